@@ -1,0 +1,50 @@
+"""Extension modules only; metadata lives in pyproject.toml.
+
+Environment switches:
+  BRIDGE_NATIVE=1  compile with -march=native (not portable; for local benchmarking)
+  BRIDGE_DEBUG=1   bounds checks, line tracing and -O0 -g (for debugging and coverage)
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from setuptools import Extension, setup
+
+from Cython.Build import cythonize
+
+NATIVE = os.environ.get("BRIDGE_NATIVE") == "1"
+DEBUG = os.environ.get("BRIDGE_DEBUG") == "1"
+
+if sys.platform == "win32":
+    compile_args = ["/O2"]
+else:
+    compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]
+    if NATIVE:
+        compile_args.append("-march=native")
+
+macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+if DEBUG:
+    macros.append(("CYTHON_TRACE_NOGIL", "1"))
+
+extensions = [
+    Extension(
+        f"_dsp.{pyx.stem}",
+        [str(pyx)],
+        extra_compile_args=compile_args,
+        define_macros=macros,
+    )
+    for pyx in sorted(Path("src/_dsp").glob("*.pyx"))
+]
+
+directives = {
+    "language_level": "3",
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": not DEBUG,
+    "linetrace": DEBUG,
+    "embedsignature": True,
+}
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives))

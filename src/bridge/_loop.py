@@ -1,0 +1,18 @@
+"""Event loop entry point: uvloop when it is installed, plain asyncio otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` to completion on a new event loop (uvloop if available)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return asyncio.run(coro, loop_factory=uvloop.new_event_loop)

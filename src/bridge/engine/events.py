@@ -1,0 +1,68 @@
+"""What a session reports to the layer above it (the Telegram chat, the demo, a user's app).
+
+Events are small frozen dataclasses. A session publishes them in order through an async
+iterator (`Session.events()`) and to any registered callbacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["user", "model"]
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """Transcription text of one turn so far. `text` is cumulative for the turn."""
+
+    role: Role
+    turn_id: int
+    text: str
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStarted:
+    """The model began replying (first reply audio or text of turn `turn_id`)."""
+
+    turn_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEnded:
+    """A model turn ended; `heard_s` is how much of its audio was played out."""
+
+    turn_id: int
+    interrupted: bool
+    heard_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ToolActivity:
+    """A tool call changed state."""
+
+    call_id: str
+    name: str
+    status: Literal["started", "finished", "failed", "cancelled"]
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnected:
+    """The session moved to a new connection (goAway or drop); `gap_s` without a socket."""
+
+    reason: str
+    gap_s: float
+    resumed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionError:
+    """Something went wrong that the session survived (or, if `fatal`, did not)."""
+
+    message: str
+    fatal: bool = False
+
+
+Event = Transcript | TurnStarted | TurnEnded | ToolActivity | Reconnected | SessionError
