@@ -18,7 +18,8 @@ def run_uvloop(coro: Awaitable[T], timeout_s: float = 30.0) -> T:
     async def bounded() -> T:
         return await asyncio.wait_for(coro, timeout_s)
 
-    return asyncio.run(bounded(), loop_factory=uvloop.new_event_loop)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(bounded())
 
 
 @pytest.fixture

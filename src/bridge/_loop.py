@@ -15,4 +15,6 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         import uvloop
     except ImportError:
         return asyncio.run(coro)
-    return asyncio.run(coro, loop_factory=uvloop.new_event_loop)
+    # asyncio.Runner takes a loop factory on 3.11; asyncio.run only from 3.12.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)

@@ -1,0 +1,365 @@
+"""One emulated Live connection: setup, turn detection, replies, tools, barge-in, goAway."""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from ._audio import REPLY_RATE_HZ, resample_int16, tone
+from ._records import SessionRecord, TurnRecord
+from ._setup import declared_functions
+from ._vad import EnergyVad
+from ._wire import WireError, b64decode, decode_message, rate_from_mime
+
+if TYPE_CHECKING:
+    from ._server import Emulator, LogicalSession
+
+log = logging.getLogger(__name__)
+_REPLY_MIME = f"audio/pcm;rate={REPLY_RATE_HZ}"
+
+
+class EmulatedConnection:
+    """Serves one WebSocket after its setup was accepted."""
+
+    def __init__(
+        self,
+        emulator: Emulator,
+        ws: ServerConnection,
+        session: LogicalSession,
+        setup: dict[str, Any],
+    ) -> None:
+        self.emulator = emulator
+        self.config = emulator.config
+        self.ws = ws
+        self.session = session
+        self.record: SessionRecord = session.record
+        self.setup = setup
+        self.functions = declared_functions(setup)
+        modalities = (setup.get("generationConfig") or {}).get("responseModalities") or ["AUDIO"]
+        self.text_replies = "AUDIO" not in modalities
+        realtime = setup.get("realtimeInputConfig") or {}
+        self.detection: dict[str, Any] = realtime.get("automaticActivityDetection") or {}
+        self.manual = bool(self.detection.get("disabled", False))
+        self.barge_in = realtime.get("activityHandling") != "NO_INTERRUPTION"
+        self.vad: EnergyVad | None = None
+        self.activity_open = False
+        self.manual_audio = bytearray()
+        self.manual_rate_hz = 16000
+        self.reply_tasks: list[asyncio.Task[None]] = []
+        self.current_turn: TurnRecord | None = None
+        self.pending_calls: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Server JSON goes out in binary frames, as Google sends it."""
+        await self.ws.send(orjson.dumps(message))
+
+    async def send_handle(self) -> None:
+        if self.config.resumption_handles:
+            handle = self.emulator.issue_handle(self.session)
+            await self.send({"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}})
+
+    async def go_away_later(self, lifetime_s: float) -> None:
+        """Announce the end of the connection, then close it like the service (1008)."""
+        try:
+            await asyncio.sleep(lifetime_s - self.config.go_away_s)
+            await self.send({"goAway": {"timeLeft": f"{self.config.go_away_s:g}s"}})
+            await asyncio.sleep(self.config.go_away_s)
+            await self.ws.close(1008, "The session has reached its time limit.")
+        except ConnectionClosed:
+            pass
+
+    async def serve(self) -> None:
+        """Handle client messages until the connection closes."""
+        timer = None
+        if self.config.session_seconds is not None:
+            timer = asyncio.create_task(self.go_away_later(self.config.session_seconds))
+        try:
+            async for data in self.ws:
+                try:
+                    await self.dispatch(data)
+                except WireError as exc:
+                    await self.ws.close(exc.code, str(exc)[:120])
+                    return
+        except ConnectionClosed:
+            pass
+        finally:
+            if timer is not None:
+                timer.cancel()
+            await self.stop_reply()
+
+    async def dispatch(self, data: bytes | str) -> None:
+        key, body = decode_message(data)
+        if key == "setup":
+            raise WireError("Setup must be the first and only setup message.")
+        entry: dict[str, Any] = {key: body}
+        self.record.messages.append(entry)
+        if key == "realtimeInput":
+            await self.realtime_input(body)
+        elif key == "clientContent":
+            await self.client_content(body)
+        elif key == "toolResponse":
+            self.tool_response(body)
+
+    async def realtime_input(self, body: dict[str, Any]) -> None:
+        blobs = []
+        if "audio" in body:
+            blobs.append(body["audio"])
+        blobs.extend(body.get("mediaChunks") or [])
+        for blob in blobs:
+            if not isinstance(blob, dict):
+                raise WireError("Invalid value at 'realtime_input.audio'.")
+            mime = blob.get("mimeType", "audio/pcm;rate=16000")
+            if isinstance(mime, str) and mime.startswith(("image/", "video/")):
+                continue
+            rate_hz = rate_from_mime(mime)
+            pcm = b64decode(blob.get("data", ""))
+            blob["data"] = None
+            blob["dataBytes"] = len(pcm)
+            if len(pcm) % 2:
+                raise WireError("Invalid audio: odd byte count for 16-bit PCM.")
+            await self.audio(pcm, rate_hz)
+        if "text" in body:
+            text = body["text"]
+            if not isinstance(text, str):
+                raise WireError("Invalid value at 'realtime_input.text'.")
+            await self.interrupt()
+            self.start_reply(self.new_turn(b"", 16000, text))
+        if "activityStart" in body:
+            if not self.manual:
+                raise WireError(
+                    "activityStart is only allowed when automatic activity detection is disabled."
+                )
+            self.activity_open = True
+            self.manual_audio = bytearray()
+            await self.interrupt()
+        if "activityEnd" in body:
+            if not self.manual:
+                raise WireError(
+                    "activityEnd is only allowed when automatic activity detection is disabled."
+                )
+            if self.activity_open:
+                self.activity_open = False
+                self.start_reply(self.new_turn(bytes(self.manual_audio), self.manual_rate_hz))
+        if body.get("audioStreamEnd") and self.vad is not None and self.vad.speaking:
+            speech = self.vad.end_turn()
+            self.start_reply(self.new_turn(bytes(speech), self.vad.sample_rate_hz))
+
+    async def audio(self, pcm: bytes, rate_hz: int) -> None:
+        self.record.uplink_audio += pcm
+        self.record.uplink_audio_by_connection[-1] += len(pcm)
+        if self.manual:
+            if self.activity_open:
+                self.manual_audio += pcm
+                self.manual_rate_hz = rate_hz
+            return
+        if self.vad is None or self.vad.sample_rate_hz != rate_hz:
+            self.vad = EnergyVad(
+                sample_rate_hz=rate_hz,
+                prefix_padding_ms=self.detection.get(
+                    "prefixPaddingMs", self.config.prefix_padding_ms
+                ),
+                silence_duration_ms=self.detection.get(
+                    "silenceDurationMs", self.config.silence_duration_ms
+                ),
+                start_sensitivity=self.detection.get("startOfSpeechSensitivity"),
+                end_sensitivity=self.detection.get("endOfSpeechSensitivity"),
+            )
+        result = self.vad.feed(pcm)
+        if result.started and self.barge_in:
+            await self.interrupt()
+        if result.ended:
+            self.start_reply(self.new_turn(bytes(result.speech), rate_hz))
+
+    async def client_content(self, body: dict[str, Any]) -> None:
+        turns = body.get("turns") or []
+        if not isinstance(turns, list):
+            raise WireError("Invalid value at 'client_content.turns'.")
+        await self.interrupt()
+        if body.get("turnComplete"):
+            texts = [
+                part.get("text", "")
+                for turn in turns
+                if isinstance(turn, dict)
+                for part in turn.get("parts") or []
+                if isinstance(part, dict)
+            ]
+            self.start_reply(self.new_turn(b"", 16000, " ".join(t for t in texts if t)))
+
+    def tool_response(self, body: dict[str, Any]) -> None:
+        responses = body.get("functionResponses") or []
+        if not isinstance(responses, list):
+            raise WireError("Invalid value at 'tool_response.function_responses'.")
+        for response in responses:
+            if not isinstance(response, dict) or not response.get("id"):
+                raise WireError("Invalid value at 'tool_response.function_responses.id'.")
+            self.record.tool_responses.append(response)
+            future = self.pending_calls.pop(response["id"], None)
+            if future is not None and not future.done():
+                future.set_result(response)
+
+    def new_turn(self, audio: bytes, rate_hz: int, text: str | None = None) -> TurnRecord:
+        turn = TurnRecord(
+            index=len(self.record.turns),
+            audio=bytearray(audio),
+            sample_rate_hz=rate_hz,
+            text=text,
+        )
+        self.record.turns.append(turn)
+        return turn
+
+    def replying(self) -> bool:
+        """Whether a reply (or a queued one) is still in progress."""
+        self.reply_tasks = [task for task in self.reply_tasks if not task.done()]
+        return bool(self.reply_tasks)
+
+    def start_reply(self, turn: TurnRecord) -> None:
+        previous = self.reply_tasks[-1] if self.replying() else None
+        self.reply_tasks.append(asyncio.create_task(self.reply(turn, previous)))
+
+    async def stop_reply(self) -> None:
+        tasks, self.reply_tasks = self.reply_tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await task
+
+    async def interrupt(self) -> None:
+        """Barge-in: stop the reply in progress, cancel its tool calls, tell the client."""
+        if not self.replying():
+            return
+        turn = self.current_turn
+        await self.stop_reply()
+        cancelled = list(self.pending_calls)
+        for future in self.pending_calls.values():
+            future.cancel()
+        self.pending_calls.clear()
+        if cancelled:
+            await self.send({"toolCallCancellation": {"ids": cancelled}})
+        if turn is not None:
+            turn.interrupted = True
+        await self.send({"serverContent": {"interrupted": True}})
+        await self.send({"serverContent": {"turnComplete": True}})
+
+    def function_for(self, turn: TurnRecord) -> str | None:
+        if not self.functions:
+            return None
+        if turn.text:
+            for name in self.functions:
+                if name in turn.text:
+                    return name
+            return None
+        target = self.config.tool_on_audio_turn
+        return target if target in self.functions else None
+
+    async def reply(self, turn: TurnRecord, previous: asyncio.Task[None] | None) -> None:
+        """Answer one turn; a connection that goes away mid-reply ends it quietly."""
+        try:
+            await self.reply_body(turn, previous)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            log.exception("emulator reply failed; closing the connection with 1011")
+            await self.ws.close(1011, "Internal error encountered.")
+
+    async def reply_body(self, turn: TurnRecord, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            # wait() neither raises the previous reply's error nor hides our cancellation.
+            await asyncio.wait([previous])
+        self.current_turn = turn
+        config = self.config
+        if turn.audio:
+            seconds = len(turn.audio) / 2 / turn.sample_rate_hz
+            heard = config.input_transcript or f"[speech {seconds:.2f} s]"
+            await self.send(
+                {"serverContent": {"inputTranscription": {"text": heard, "finished": True}}}
+            )
+        said = ""
+        function = self.function_for(turn)
+        if function is not None:
+            call_id = f"call-{turn.index}-{function}"
+            future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            self.pending_calls[call_id] = future
+            turn.tool_calls.append(call_id)
+            await self.send(
+                {
+                    "toolCall": {
+                        "functionCalls": [
+                            {"id": call_id, "name": function, "args": {"text": turn.text or ""}}
+                        ]
+                    }
+                }
+            )
+            response = await future
+            said = f"{function} returned {orjson.dumps(response.get('response')).decode()}"
+        await asyncio.sleep(config.think_time_s)
+        if self.text_replies:
+            text = said or (f"You said: {turn.text}" if turn.text else "[audio received]")
+            await self.send({"serverContent": {"modelTurn": {"parts": [{"text": text}]}}})
+        else:
+            if config.reply == "echo" and turn.audio:
+                audio = resample_int16(bytes(turn.audio), turn.sample_rate_hz)
+            else:
+                audio = tone(config.tone_s, config.tone_hz)
+            await self.stream_audio(audio, turn)
+            reply_s = len(audio) / 2 / REPLY_RATE_HZ
+            text = said or (
+                f"[echo {reply_s:.2f} s]"
+                if config.reply == "echo" and turn.audio
+                else f"[tone {reply_s:.2f} s]"
+            )
+            await self.send(
+                {"serverContent": {"outputTranscription": {"text": text, "finished": True}}}
+            )
+        await self.send({"serverContent": {"generationComplete": True}})
+        await self.send(
+            {
+                "serverContent": {"turnComplete": True},
+                "usageMetadata": {
+                    "promptTokenCount": len(turn.audio) // 1280 + len(turn.text or ""),
+                    "responseTokenCount": turn.reply_audio_bytes // 1920,
+                    "totalTokenCount": len(turn.audio) // 1280 + turn.reply_audio_bytes // 1920,
+                },
+            }
+        )
+        self.current_turn = None
+        await self.send_handle()
+
+    async def stream_audio(self, audio: bytes, turn: TurnRecord) -> None:
+        """Reply audio in bursts of `burst_chunks`, averaging `speed` x real time."""
+        config = self.config
+        chunk_bytes = REPLY_RATE_HZ * config.chunk_ms // 1000 * 2
+        loop = asyncio.get_running_loop()
+        start_s = loop.time()
+        sent_s = 0.0
+        b2a: Callable[..., bytes] = binascii.b2a_base64
+        for index, offset in enumerate(range(0, len(audio), chunk_bytes)):
+            chunk = audio[offset : offset + chunk_bytes]
+            await self.send(
+                {
+                    "serverContent": {
+                        "modelTurn": {
+                            "parts": [
+                                {
+                                    "inlineData": {
+                                        "mimeType": _REPLY_MIME,
+                                        "data": b2a(chunk, newline=False).decode(),
+                                    }
+                                }
+                            ]
+                        }
+                    }
+                }
+            )
+            turn.reply_audio_bytes += len(chunk)
+            sent_s += len(chunk) / 2 / REPLY_RATE_HZ
+            if (index + 1) % config.burst_chunks == 0:
+                await asyncio.sleep(max(0.0, start_s + sent_s / config.speed - loop.time()))

@@ -1,0 +1,74 @@
+"""Checking a client's setup the way the real service does, and reading what it declares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..protocol._config import (
+    ACTIVITY_HANDLINGS,
+    END_SENSITIVITIES,
+    MODALITIES,
+    START_SENSITIVITIES,
+    TURN_COVERAGES,
+)
+from ._wire import WireError
+
+
+def _check_enum(where: str, value: Any, allowed: frozenset[str]) -> None:
+    if value is not None and value not in allowed:
+        raise WireError(f"Invalid value at '{where}': {value!r}")
+
+
+def validate_setup(setup: dict[str, Any]) -> None:
+    """Reject a setup the real service would reject (close 1007)."""
+    model = setup.get("model")
+    if not isinstance(model, str) or not model.strip() or model.strip() == "models/":
+        raise WireError("Invalid value at 'setup.model': a model name is required.")
+    generation = setup.get("generationConfig") or {}
+    if not isinstance(generation, dict):
+        raise WireError("Invalid value at 'setup.generation_config'.")
+    modalities = generation.get("responseModalities") or ["AUDIO"]
+    if not isinstance(modalities, list):
+        raise WireError("Invalid value at 'setup.generation_config.response_modalities'.")
+    for modality in modalities:
+        _check_enum("setup.generation_config.response_modalities", modality, MODALITIES)
+    realtime = setup.get("realtimeInputConfig") or {}
+    if not isinstance(realtime, dict):
+        raise WireError("Invalid value at 'setup.realtime_input_config'.")
+    detection = realtime.get("automaticActivityDetection") or {}
+    if not isinstance(detection, dict):
+        raise WireError(
+            "Invalid value at 'setup.realtime_input_config.automatic_activity_detection'."
+        )
+    _check_enum(
+        "start_of_speech_sensitivity",
+        detection.get("startOfSpeechSensitivity"),
+        START_SENSITIVITIES,
+    )
+    _check_enum(
+        "end_of_speech_sensitivity", detection.get("endOfSpeechSensitivity"), END_SENSITIVITIES
+    )
+    for key in ("prefixPaddingMs", "silenceDurationMs"):
+        value = detection.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
+        ):
+            raise WireError(f"Invalid value at 'automatic_activity_detection.{key}': {value!r}")
+    _check_enum("activity_handling", realtime.get("activityHandling"), ACTIVITY_HANDLINGS)
+    _check_enum("turn_coverage", realtime.get("turnCoverage"), TURN_COVERAGES)
+    tools = setup.get("tools") or []
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        raise WireError("Invalid value at 'setup.tools'.")
+    for tool in tools:
+        for declaration in tool.get("functionDeclarations") or []:
+            if not isinstance(declaration, dict) or not declaration.get("name"):
+                raise WireError("Invalid value at 'setup.tools.function_declarations': name.")
+
+
+def declared_functions(setup: dict[str, Any]) -> list[str]:
+    """Names of the functions a setup declares."""
+    names = []
+    for tool in setup.get("tools") or []:
+        for declaration in tool.get("functionDeclarations") or []:
+            names.append(str(declaration["name"]))
+    return names

@@ -1,0 +1,139 @@
+"""Gemini Live wire protocol without I/O: configuration, message builders, parser, state.
+
+Never imports asyncio, websockets or Telegram code, so any I/O layer (our client, the
+emulator, a test) can use it. Field names are the exact camelCase wire names.
+
+    config = LiveConfig(model="gemini-3.8-live",
+                        generation=GenerationConfig(speech=SpeechConfig(voice_name="Puck")))
+    frame = encode_setup(config)              # bytes for one text frame
+    frame = encode_audio(pcm_int16)           # the 20 ms hot path
+    for event in parse_server_message(data):  # bytes or str from the socket
+        ...
+"""
+
+from __future__ import annotations
+
+from ._backoff import backoff
+from ._config import (
+    ActivityHandling,
+    AutomaticActivityDetection,
+    Behavior,
+    ContextWindowCompression,
+    EndSensitivity,
+    FunctionDeclaration,
+    GenerationConfig,
+    LiveConfig,
+    MediaResolution,
+    Modality,
+    RealtimeInputConfig,
+    SpeechConfig,
+    StartSensitivity,
+    ThinkingConfig,
+    TurnCoverage,
+)
+from ._encode import (
+    encode_activity_end,
+    encode_activity_start,
+    encode_audio,
+    encode_audio_stream_end,
+    encode_client_content,
+    encode_setup,
+    encode_text,
+    encode_tool_response,
+)
+from ._events import (
+    FunctionCall,
+    FunctionResponse,
+    GenerationComplete,
+    GoAway,
+    InputTranscription,
+    Interrupted,
+    ModelAudio,
+    ModelText,
+    OutputTranscription,
+    Scheduling,
+    ServerEvent,
+    SessionResumptionUpdate,
+    SetupComplete,
+    ToolCall,
+    ToolCallCancellation,
+    TurnComplete,
+    Unknown,
+    UsageMetadata,
+    VoiceActivity,
+)
+from ._parse import parse_duration_s, parse_server_message
+from ._state import LiveProtocol
+from .errors import (
+    AuthError,
+    BridgeError,
+    ConfigError,
+    ConnectFailed,
+    InvalidArgument,
+    LiveConnectionClosed,
+    PolicyViolation,
+    ProtocolError,
+    QuotaExceeded,
+    ServerInternalError,
+    closed_error,
+)
+
+__all__ = [
+    "ActivityHandling",
+    "AuthError",
+    "AutomaticActivityDetection",
+    "Behavior",
+    "BridgeError",
+    "ConfigError",
+    "ConnectFailed",
+    "ContextWindowCompression",
+    "EndSensitivity",
+    "FunctionCall",
+    "FunctionDeclaration",
+    "FunctionResponse",
+    "GenerationComplete",
+    "GenerationConfig",
+    "GoAway",
+    "InputTranscription",
+    "Interrupted",
+    "InvalidArgument",
+    "LiveConfig",
+    "LiveConnectionClosed",
+    "LiveProtocol",
+    "MediaResolution",
+    "Modality",
+    "ModelAudio",
+    "ModelText",
+    "OutputTranscription",
+    "PolicyViolation",
+    "ProtocolError",
+    "QuotaExceeded",
+    "RealtimeInputConfig",
+    "Scheduling",
+    "ServerEvent",
+    "ServerInternalError",
+    "SessionResumptionUpdate",
+    "SetupComplete",
+    "SpeechConfig",
+    "StartSensitivity",
+    "ThinkingConfig",
+    "ToolCall",
+    "ToolCallCancellation",
+    "TurnComplete",
+    "TurnCoverage",
+    "Unknown",
+    "UsageMetadata",
+    "VoiceActivity",
+    "backoff",
+    "closed_error",
+    "encode_activity_end",
+    "encode_activity_start",
+    "encode_audio",
+    "encode_audio_stream_end",
+    "encode_client_content",
+    "encode_setup",
+    "encode_text",
+    "encode_tool_response",
+    "parse_duration_s",
+    "parse_server_message",
+]
