@@ -11,6 +11,7 @@ from pathlib import Path
 
 from setuptools import Extension, setup
 
+import numpy
 from Cython.Build import cythonize
 
 NATIVE = os.environ.get("BRIDGE_NATIVE") == "1"
@@ -33,6 +34,7 @@ extensions = [
         [str(pyx)],
         extra_compile_args=compile_args,
         define_macros=macros,
+        include_dirs=[numpy.get_include(), "src/_dsp"],
     )
     for pyx in sorted(Path("src/_dsp").glob("*.pyx"))
 ]

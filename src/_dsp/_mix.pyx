@@ -1,0 +1,93 @@
+# cython: language_level=3
+"""Speaker mixer for the uplink: int32 sum of int16 frames, then a soft clip."""
+
+from cpython.buffer cimport PyBuffer_Release
+from libc.stdint cimport int16_t, int32_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+from ._buffers cimport KIND_INT16, get_audio_buffer
+
+cdef enum:
+    BLOCK = 512
+
+# Soft clip: identity up to the knee, then knee + r * u / (1 + u) with u = (|x| - knee) / r,
+# whose slope is 1 at the knee and which approaches knee + r = full scale without reaching
+# past it, so loud overlaps compress instead of wrapping.
+cdef float KNEE = 24576.0  # 0.75 of full scale
+cdef float RANGE = 32767.0 - 24576.0
+
+
+cdef inline int16_t _soft_clip(int32_t s) noexcept nogil:
+    cdef float a, u
+    if -24576 <= s <= 24576:
+        return <int16_t>s
+    a = <float>(s if s > 0 else -s)
+    u = (a - KNEE) / RANGE
+    a = KNEE + RANGE * (u / (1.0 + u))
+    if a > 32767.0:
+        a = 32767.0
+    return <int16_t>(<int32_t>(a + 0.5) if s > 0 else -<int32_t>(a + 0.5))
+
+
+cdef void _mix(const int16_t** srcs, Py_ssize_t n_src, int16_t* out,
+               Py_ssize_t n) noexcept nogil:
+    cdef int32_t acc[BLOCK]
+    cdef Py_ssize_t start, i, j, m
+    cdef const int16_t* src
+    start = 0
+    while start < n:
+        m = n - start if n - start < BLOCK else BLOCK
+        memset(acc, 0, m * sizeof(int32_t))
+        for j in range(n_src):
+            src = srcs[j] + start
+            for i in range(m):
+                acc[i] += src[i]
+        for i in range(m):
+            out[start + i] = _soft_clip(acc[i])
+        start += m
+
+
+def mix_into(frames, out):
+    """mix_into(frames, out) -> int
+
+    Sum equal-length int16 buffers into writable int16 `out` with a soft clip.
+
+    Sums in int32, passes values up to the knee (0.75 of full scale) unchanged and maps
+    larger magnitudes through a smooth monotone curve that approaches full scale, so the
+    result never wraps. Empty `frames` writes zeros. Returns the number of int16 samples
+    written (`len(out)`); ValueError naming both lengths on a length mismatch.
+    """
+    cdef Py_buffer out_view
+    cdef Py_ssize_t n_src = len(frames)
+    cdef Py_buffer* views = NULL
+    cdef const int16_t** srcs = NULL
+    cdef Py_ssize_t n_held = 0, n, j
+    if get_audio_buffer(out, &out_view, True, "out") != KIND_INT16:
+        PyBuffer_Release(&out_view)
+        raise TypeError("out must be a writable int16 buffer")
+    n = out_view.len // 2
+    try:
+        views = <Py_buffer*>malloc((n_src + 1) * sizeof(Py_buffer))
+        srcs = <const int16_t**>malloc((n_src + 1) * sizeof(int16_t*))
+        if views == NULL or srcs == NULL:
+            raise MemoryError("cannot allocate the mixer's frame table")
+        for j, frame in enumerate(frames):
+            if get_audio_buffer(frame, &views[j], False, f"frames[{j}]") != KIND_INT16:
+                PyBuffer_Release(&views[j])
+                raise TypeError(f"frames[{j}] must be an int16 buffer")
+            n_held = j + 1
+            if views[j].len // 2 != n:
+                raise ValueError(
+                    f"frames[{j}] holds {views[j].len // 2} samples but out holds {n}"
+                )
+            srcs[j] = <const int16_t*>views[j].buf
+        with nogil:
+            _mix(srcs, n_held, <int16_t*>out_view.buf, n)
+        return n
+    finally:
+        for j in range(n_held):
+            PyBuffer_Release(&views[j])
+        free(views)
+        free(srcs)
+        PyBuffer_Release(&out_view)

@@ -1,0 +1,214 @@
+# cython: language_level=3
+"""Fixed-capacity int16 ring buffer counted in frames (samples per channel)."""
+
+from cpython.buffer cimport PyBuffer_Release
+from libc.stdint cimport int16_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+cimport numpy as cnp
+
+from ._buffers cimport KIND_INT16, get_audio_buffer
+
+cnp.import_array()
+
+
+cdef class RingBuffer:
+    """RingBuffer(capacity, *, channels=1, overflow="error")
+
+    Fixed-capacity FIFO of int16 audio, interleaved when `channels` is 2.
+
+    All counts (`capacity`, `available`, `free`, `dropped`, `n`) are in samples per
+    channel (frames). Inputs accept any int16 buffer (bytes, bytearray, memoryview,
+    numpy); outputs are 1-D interleaved numpy int16 arrays of `n * channels` samples.
+
+    overflow="error": a write that does not fit raises `OverflowError` naming the sizes
+    and changes nothing. overflow="drop_oldest": the oldest frames make room and are
+    counted in `dropped`.
+    """
+
+    def __cinit__(self, capacity, *, channels=1, overflow="error"):
+        self._data = NULL
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity <= 0:
+            raise ValueError(f"capacity must be a positive int (frames), got {capacity!r}")
+        if channels not in (1, 2) or isinstance(channels, bool):
+            raise ValueError(f"channels must be 1 or 2, got {channels!r}")
+        if overflow not in ("error", "drop_oldest"):
+            raise ValueError(
+                f'overflow must be "error" or "drop_oldest", got {overflow!r}'
+            )
+        self._capacity = capacity
+        self._channels = channels
+        self._drop_oldest = overflow == "drop_oldest"
+        self._data = <int16_t*>malloc(<size_t>capacity * channels * sizeof(int16_t))
+        if self._data == NULL:
+            raise MemoryError(f"cannot allocate a ring of {capacity} frames")
+
+    def __dealloc__(self):
+        free(self._data)
+
+    @property
+    def capacity(self):
+        """Frames the buffer can hold."""
+        return self._capacity
+
+    @property
+    def channels(self):
+        """Interleaved channels per frame (1 or 2)."""
+        return self._channels
+
+    @property
+    def overflow(self):
+        """The overflow policy chosen at construction."""
+        return "drop_oldest" if self._drop_oldest else "error"
+
+    @property
+    def available(self):
+        """Frames ready to read."""
+        return self._count
+
+    @property
+    def free(self):
+        """Frames that can be written without overflowing."""
+        return self._capacity - self._count
+
+    @property
+    def dropped(self):
+        """Frames discarded so far under overflow="drop_oldest"."""
+        return self._dropped
+
+    def __len__(self):
+        return self._count
+
+    def __repr__(self):
+        return (
+            f"RingBuffer(capacity={self._capacity}, channels={self._channels}, "
+            f"overflow={self.overflow!r}, available={self._count})"
+        )
+
+    cdef void _copy_out(self, int16_t* dst, Py_ssize_t n) noexcept nogil:
+        cdef Py_ssize_t ch = self._channels
+        cdef Py_ssize_t first = self._capacity - self._head
+        if first > n:
+            first = n
+        memcpy(dst, self._data + self._head * ch, first * ch * sizeof(int16_t))
+        if n > first:
+            memcpy(dst + first * ch, self._data, (n - first) * ch * sizeof(int16_t))
+
+    cdef void _advance(self, Py_ssize_t n) noexcept nogil:
+        self._head = (self._head + n) % self._capacity
+        self._count -= n
+
+    cdef void _copy_in(self, const int16_t* src, Py_ssize_t n) noexcept nogil:
+        cdef Py_ssize_t ch = self._channels
+        cdef Py_ssize_t tail = (self._head + self._count) % self._capacity
+        cdef Py_ssize_t first = self._capacity - tail
+        if first > n:
+            first = n
+        memcpy(self._data + tail * ch, src, first * ch * sizeof(int16_t))
+        if n > first:
+            memcpy(self._data, src + first * ch, (n - first) * ch * sizeof(int16_t))
+        self._count += n
+
+    def write(self, data):
+        """Append interleaved int16 frames; return the number of frames written.
+
+        Under overflow="error" a write that does not fit raises OverflowError and changes
+        nothing; under "drop_oldest" the oldest frames are discarded (counted in `dropped`)
+        and, if `data` alone exceeds the capacity, only its newest frames are kept.
+        """
+        cdef Py_buffer view
+        if get_audio_buffer(data, &view, False, "data") != KIND_INT16:
+            PyBuffer_Release(&view)
+            raise TypeError("RingBuffer holds int16 audio; data must be an int16 buffer")
+        cdef Py_ssize_t n_samples = view.len // 2
+        cdef Py_ssize_t n, excess
+        cdef const int16_t* src = <const int16_t*>view.buf
+        try:
+            if n_samples % self._channels:
+                raise ValueError(
+                    f"data holds {n_samples} samples, not a whole number of "
+                    f"{self._channels}-channel frames"
+                )
+            n = n_samples // self._channels
+            if n > self._capacity - self._count:
+                if not self._drop_oldest:
+                    raise OverflowError(
+                        f"write of {n} frames does not fit: {self._capacity - self._count} "
+                        f"of {self._capacity} frames free"
+                    )
+                if n > self._capacity:
+                    self._dropped += self._count + (n - self._capacity)
+                    src += (n - self._capacity) * self._channels
+                    n = self._capacity
+                    self._head = 0
+                    self._count = 0
+                else:
+                    excess = n - (self._capacity - self._count)
+                    self._advance(excess)
+                    self._dropped += excess
+            self._copy_in(src, n)
+            return n_samples // self._channels
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef Py_ssize_t _check_n(self, n) except -1:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"n must be a non-negative int (frames), got {n!r}")
+        if n > self._count:
+            raise ValueError(f"n={n} frames requested but only {self._count} available")
+        return n
+
+    cdef cnp.ndarray _new_array(self, Py_ssize_t n):
+        cdef cnp.npy_intp dims = n * self._channels
+        return cnp.PyArray_EMPTY(1, &dims, cnp.NPY_INT16, 0)
+
+    def read(self, n):
+        """Remove and return the oldest `n` frames; ValueError if fewer are available."""
+        cdef Py_ssize_t k = self._check_n(n)
+        cdef cnp.ndarray out = self._new_array(k)
+        self._copy_out(<int16_t*>cnp.PyArray_DATA(out), k)
+        self._advance(k)
+        return out
+
+    def peek(self, n):
+        """Return the oldest `n` frames without removing them."""
+        cdef Py_ssize_t k = self._check_n(n)
+        cdef cnp.ndarray out = self._new_array(k)
+        self._copy_out(<int16_t*>cnp.PyArray_DATA(out), k)
+        return out
+
+    def skip(self, n):
+        """Discard the oldest `n` frames; ValueError if fewer are available."""
+        self._advance(self._check_n(n))
+
+    def read_into(self, out):
+        """Move min(available, len(out) // channels) frames into writable int16 `out`.
+
+        Returns the number of frames moved; `out` must hold whole frames.
+        """
+        cdef Py_buffer view
+        if get_audio_buffer(out, &view, True, "out") != KIND_INT16:
+            PyBuffer_Release(&view)
+            raise TypeError("out must be a writable int16 buffer")
+        cdef Py_ssize_t n_samples = view.len // 2
+        cdef Py_ssize_t n
+        try:
+            if n_samples % self._channels:
+                raise ValueError(
+                    f"out holds {n_samples} samples, not a whole number of "
+                    f"{self._channels}-channel frames"
+                )
+            n = n_samples // self._channels
+            if n > self._count:
+                n = self._count
+            self._copy_out(<int16_t*>view.buf, n)
+            self._advance(n)
+            return n
+        finally:
+            PyBuffer_Release(&view)
+
+    def clear(self):
+        """Discard everything buffered (not counted in `dropped`)."""
+        self._head = 0
+        self._count = 0

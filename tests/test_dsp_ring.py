@@ -1,0 +1,198 @@
+"""RingBuffer: unit scenarios and a state machine against a deque model."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from _dsp import RingBuffer
+
+
+def frames(values: list[int], channels: int = 1) -> np.ndarray:
+    return np.repeat(np.asarray(values, dtype=np.int16), channels)
+
+
+def test_write_read_round_trip_accepts_every_buffer_type() -> None:
+    ring = RingBuffer(16, channels=2)
+    data = np.arange(8, dtype=np.int16)
+    for buf in (data.tobytes(), bytearray(data.tobytes()), memoryview(data), data):
+        assert ring.write(buf) == 4
+        out = ring.read(4)
+        assert out.dtype == np.int16
+        np.testing.assert_array_equal(out, data)
+
+
+def test_wraparound_keeps_order() -> None:
+    ring = RingBuffer(5)
+    ring.write(frames([1, 2, 3, 4]))
+    np.testing.assert_array_equal(ring.read(3), [1, 2, 3])
+    ring.write(frames([5, 6, 7, 8]))
+    assert ring.available == 5 and ring.free == 0
+    np.testing.assert_array_equal(ring.peek(5), [4, 5, 6, 7, 8])
+    ring.skip(2)
+    np.testing.assert_array_equal(ring.read(3), [6, 7, 8])
+
+
+def test_overflow_error_names_sizes_and_changes_nothing() -> None:
+    ring = RingBuffer(4)
+    ring.write(frames([1, 2, 3]))
+    with pytest.raises(OverflowError, match=r"2 frames.*1 of 4"):
+        ring.write(frames([9, 9]))
+    assert ring.available == 3
+    np.testing.assert_array_equal(ring.read(3), [1, 2, 3])
+
+
+def test_drop_oldest_counts_and_keeps_newest() -> None:
+    ring = RingBuffer(4, overflow="drop_oldest")
+    ring.write(frames([1, 2, 3]))
+    assert ring.write(frames([4, 5])) == 2
+    assert ring.dropped == 1
+    np.testing.assert_array_equal(ring.peek(4), [2, 3, 4, 5])
+    assert ring.write(frames(list(range(10, 16)))) == 6
+    assert ring.dropped == 1 + 4 + 2
+    np.testing.assert_array_equal(ring.read(4), [12, 13, 14, 15])
+
+
+def test_read_into_moves_what_fits() -> None:
+    ring = RingBuffer(8, channels=2)
+    ring.write(np.arange(10, dtype=np.int16))
+    out = np.zeros(6, dtype=np.int16)
+    assert ring.read_into(out) == 3
+    np.testing.assert_array_equal(out, np.arange(6))
+    assert ring.read_into(out) == 2
+    np.testing.assert_array_equal(out[:4], [6, 7, 8, 9])
+    assert ring.available == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"capacity": 0}, ValueError),
+        ({"capacity": 4, "channels": 3}, ValueError),
+        ({"capacity": 4, "overflow": "wrap"}, ValueError),
+    ],
+)
+def test_bad_construction(kwargs: dict[str, object], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        RingBuffer(**kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_input_is_rejected_and_leaves_buffer_unchanged() -> None:
+    ring = RingBuffer(8, channels=2)
+    ring.write(np.arange(4, dtype=np.int16))
+    with pytest.raises(ValueError, match="odd number of bytes"):
+        ring.write(b"\x00\x01\x02")
+    with pytest.raises(ValueError, match="whole number of 2-channel frames"):
+        ring.write(np.arange(3, dtype=np.int16))
+    with pytest.raises(TypeError, match="int16"):
+        ring.write(np.zeros(4, dtype=np.float32))
+    with pytest.raises(TypeError, match="format"):
+        ring.write(np.zeros(4, dtype=np.int32))
+    with pytest.raises(TypeError):
+        ring.write("text")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="only 2 available"):
+        ring.read(3)
+    with pytest.raises(ValueError, match="only 2 available"):
+        ring.skip(3)
+    with pytest.raises(ValueError, match="non-negative"):
+        ring.peek(-1)
+    with pytest.raises(TypeError, match="writable"):
+        ring.read_into(b"\x00" * 8)
+    np.testing.assert_array_equal(ring.read(2), np.arange(4))
+
+
+class RingModel(RuleBasedStateMachine):
+    """Every operation agrees with a bounded deque of frames."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ring: RingBuffer | None = None
+
+    @precondition(lambda self: self.ring is None)
+    @rule(
+        capacity=st.integers(1, 40),
+        channels=st.sampled_from([1, 2]),
+        overflow=st.sampled_from(["error", "drop_oldest"]),
+    )
+    def create(self, capacity: int, channels: int, overflow: str) -> None:
+        self.ring = RingBuffer(capacity, channels=channels, overflow=overflow)  # type: ignore[arg-type]
+        self.capacity, self.channels, self.overflow = capacity, channels, overflow
+        self.model: deque[tuple[int, ...]] = deque()
+        self.dropped = 0
+        self.counter = 0
+
+    def _fresh(self, n: int) -> np.ndarray:
+        values = np.arange(self.counter, self.counter + n * self.channels) % 65536 - 32768
+        self.counter += n * self.channels
+        return values.astype(np.int16)
+
+    def _model_frames(self, n: int) -> np.ndarray:
+        flat = [v for frame in list(self.model)[:n] for v in frame]
+        return np.asarray(flat, dtype=np.int16)
+
+    @precondition(lambda self: self.ring is not None)
+    @rule(n=st.integers(0, 50))
+    def write(self, n: int) -> None:
+        assert self.ring is not None
+        data = self._fresh(n)
+        new = [
+            tuple(int(v) for v in data[i : i + self.channels])
+            for i in range(0, len(data), self.channels)
+        ]
+        if self.overflow == "error" and n > self.capacity - len(self.model):
+            with pytest.raises(OverflowError):
+                self.ring.write(data)
+            return
+        assert self.ring.write(data.tobytes()) == n
+        self.model.extend(new)
+        while len(self.model) > self.capacity:
+            self.model.popleft()
+            self.dropped += 1
+
+    @precondition(lambda self: self.ring is not None)
+    @rule(n=st.integers(0, 45), how=st.sampled_from(["read", "peek", "skip", "read_into"]))
+    def take(self, n: int, how: str) -> None:
+        assert self.ring is not None
+        if how == "read_into":
+            out = np.full(n * self.channels, 7, dtype=np.int16)
+            k = min(n, len(self.model))
+            assert self.ring.read_into(out) == k
+            np.testing.assert_array_equal(out[: k * self.channels], self._model_frames(k))
+            for _ in range(k):
+                self.model.popleft()
+            return
+        if n > len(self.model):
+            with pytest.raises(ValueError):
+                getattr(self.ring, how)(n)
+            return
+        expected = self._model_frames(n)
+        result = getattr(self.ring, how)(n)
+        if how != "skip":
+            np.testing.assert_array_equal(result, expected)
+        if how != "peek":
+            for _ in range(n):
+                self.model.popleft()
+
+    @precondition(lambda self: self.ring is not None)
+    @rule()
+    def clear(self) -> None:
+        assert self.ring is not None
+        self.ring.clear()
+        self.model.clear()
+
+    @invariant()
+    def counts_agree(self) -> None:
+        if self.ring is None:
+            return
+        assert self.ring.available == len(self.model) == len(self.ring)
+        assert self.ring.free == self.capacity - len(self.model)
+        assert self.ring.dropped == self.dropped
+
+
+RingModel.TestCase.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
+TestRingModel = RingModel.TestCase
