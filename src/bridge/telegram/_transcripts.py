@@ -1,0 +1,166 @@
+"""Transcripts in the group: one message per turn, edited as the text streams in.
+
+The engine publishes cumulative `Transcript` events for the user's words and the
+model's reply. `TranscriptPoster.on_event` only records the latest text (it runs on the
+event path and must not wait on Telegram); one writer task turns that state into at
+most one API call per `min_interval_s` for the chat, coalescing intermediate text, so a
+fast-talking model costs a handful of edits, not one per word. Telegram's flood limits
+are answered: on `FloodWait` the writer sleeps the time asked and retries, and the
+final text of every turn is always written. Text is sent verbatim (no Markdown/HTML).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pyrogram.enums import ParseMode
+from pyrogram.errors import FloodWait, MessageNotModified
+from pyrogram.errors.rpc_error import RPCError
+
+from ..engine.events import Event, Transcript
+
+__all__ = ["ChatApi", "TranscriptPoster"]
+
+log = logging.getLogger(__name__)
+
+_MAX_MESSAGE_CHARS = 4096  # Telegram's limit for one text message
+_LABELS = {"user": "🗣", "model": "🤖"}
+
+
+class ChatApi(Protocol):
+    """The two calls the poster needs (a `pyrogram.Client` has both)."""
+
+    async def send_message(self, chat_id: int | str, text: str, *, parse_mode: Any) -> Any: ...
+
+    async def edit_message_text(
+        self, chat_id: int | str, message_id: int, text: str, *, parse_mode: Any
+    ) -> Any: ...
+
+
+@dataclass(slots=True)
+class _Turn:
+    texts: dict[str, str] = field(default_factory=dict)
+    message_id: int | None = None
+    written: str = ""
+    final: bool = False
+
+
+def render_turn(texts: dict[str, str]) -> str:
+    """The message body of one turn: the user's words, then the reply."""
+    lines = [
+        f"{_LABELS[role]} {texts[role].strip()}" for role in ("user", "model") if role in texts
+    ]
+    body = "\n".join(lines)
+    if len(body) > _MAX_MESSAGE_CHARS:
+        body = body[: _MAX_MESSAGE_CHARS - 1] + "…"
+    return body
+
+
+class TranscriptPoster:
+    """Posts each turn's transcript to `chat_id` and keeps it up to date.
+
+    Feed it events with `on_event` (register it with `Session.add_listener`). Call
+    `close()` to write what is pending and stop.
+    """
+
+    def __init__(
+        self,
+        api: ChatApi,
+        chat_id: int | str,
+        *,
+        min_interval_s: float = 1.0,
+        max_flood_wait_s: float = 300.0,
+    ) -> None:
+        if min_interval_s < 0:
+            raise ValueError(f"min_interval_s must not be negative, got {min_interval_s}")
+        self._api = api
+        self.chat_id = chat_id
+        self.min_interval_s = min_interval_s
+        self.max_flood_wait_s = max_flood_wait_s
+        self._turns: dict[int, _Turn] = {}
+        self._dirty: list[int] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.api_calls = 0
+        self.flood_waits = 0
+
+    def on_event(self, event: Event) -> None:
+        """Record a transcript update; returns at once (never touches the network)."""
+        if not isinstance(event, Transcript) or not event.text.strip():
+            return
+        turn = self._turns.get(event.turn_id)
+        if turn is None:
+            turn = self._turns[event.turn_id] = _Turn()
+        turn.texts[event.role] = event.text
+        turn.final = turn.final or (event.final and event.role == "model")
+        if event.turn_id not in self._dirty:
+            self._dirty.append(event.turn_id)
+        self._wake.set()
+        if self._task is None and not self._closing:
+            self._task = asyncio.get_running_loop().create_task(self._write_loop())
+
+    async def close(self) -> None:
+        """Write everything pending, then stop the writer."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_call_at = 0.0
+        while True:
+            if not self._dirty:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            delay_s = next_call_at - loop.time()
+            if delay_s > 0 and not self._closing:
+                # Sleep out the rate limit, but let close() cut it short to flush.
+                with contextlib.suppress(TimeoutError):
+                    self._wake.clear()
+                    await asyncio.wait_for(self._wake.wait(), delay_s)
+                continue
+            turn_id = self._dirty.pop(0)
+            turn = self._turns[turn_id]
+            text = render_turn(turn.texts)
+            if text != turn.written:
+                await self._write(turn, text)
+                next_call_at = loop.time() + self.min_interval_s
+            if turn.final and turn_id not in self._dirty:
+                del self._turns[turn_id]
+
+    async def _write(self, turn: _Turn, text: str) -> None:
+        for _ in range(5):
+            try:
+                self.api_calls += 1
+                if turn.message_id is None:
+                    message = await self._api.send_message(
+                        self.chat_id, text, parse_mode=ParseMode.DISABLED
+                    )
+                    turn.message_id = int(message.id)
+                else:
+                    await self._api.edit_message_text(
+                        self.chat_id, turn.message_id, text, parse_mode=ParseMode.DISABLED
+                    )
+                turn.written = text
+                return
+            except FloodWait as exc:
+                self.flood_waits += 1
+                wait_s = min(float(exc.value or 1), self.max_flood_wait_s)
+                log.warning("Telegram asked to wait %.0f s before posting again", wait_s)
+                await asyncio.sleep(wait_s)
+            except MessageNotModified:
+                turn.written = text
+                return
+            except RPCError as exc:
+                log.warning("could not post a transcript: %s", exc)
+                return

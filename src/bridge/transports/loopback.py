@@ -1,0 +1,342 @@
+"""A real WebRTC/Opus call between two ntgcalls instances on loopback, no Telegram.
+
+`LoopbackCall` holds two `ntgcalls.NTgCalls` endpoints in one process joined by a P2P
+call: each side's signaling data is handed to the other, the key exchange is skipped with
+a shared random key, and both sides capture and play external 10 ms PCM frames. One end
+is the bridge (`LoopbackTransport`, a `Transport`), the other a simulated user
+(`LoopbackUser`) that speaks queued PCM in real time and records what it hears with
+arrival times. Audio crosses the same native path as a Telegram group call: Opus
+encode/decode, RTP over UDP and WebRTC's jitter buffer.
+
+ntgcalls calls back from its own threads; every callback only schedules work on the
+event loop with `call_soon_threadsafe`. ntgcalls may abort at interpreter exit, so a
+program that used it should end with `os._exit` after `LoopbackCall.close()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ntgcalls
+
+from ._base import FRAME_MS, FrameSink, Transport
+
+__all__ = ["HeardFrame", "LoopbackCall", "LoopbackError", "LoopbackTransport", "LoopbackUser"]
+
+_KEY_BYTES = 256  # Telegram's DH-derived call key length; any shared value works here
+_BOT_PEER_ID = 1  # each instance names its single call by the peer's id
+_USER_PEER_ID = 2
+
+
+class LoopbackError(RuntimeError):
+    """The loopback call could not be set up or was lost."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeardFrame:
+    """One 10 ms frame received by an endpoint, with its monotonic arrival time."""
+
+    arrival_s: float
+    ssrc: int
+    pcm: bytes
+
+
+class _Endpoint:
+    """One NTgCalls instance holding one P2P call, capturing and playing external PCM."""
+
+    def __init__(self, peer_id: int, sample_rate_hz: int, channels: int) -> None:
+        self.peer_id = peer_id
+        self.sample_rate_hz = sample_rate_hz
+        self.channels = channels
+        self.frame_bytes = sample_rate_hz * FRAME_MS // 1000 * 2 * channels
+        self.calls = ntgcalls.NTgCalls()
+        self.on_pcm: Callable[[float, int, bytes], None] | None = None
+        self.connected: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._frame_data = ntgcalls.FrameData()
+
+    def _description(self) -> Any:
+        audio = ntgcalls.AudioDescription(
+            ntgcalls.MediaSource.EXTERNAL, self.sample_rate_hz, self.channels, "", False
+        )
+        return ntgcalls.MediaDescription(audio, None, None, None)
+
+    async def prepare(self, peer: _Endpoint) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self.connected = loop.create_future()
+
+        def schedule(callback: Callable[..., None], *args: Any) -> None:
+            # A native thread may still call back while the loop shuts down.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(callback, *args)
+
+        def forward_signaling(_call_id: int, data: bytes) -> None:
+            schedule(peer.deliver_signaling, data)
+
+        def frames_arrived(_call_id: int, mode: Any, device: Any, frames: Any) -> None:
+            if mode != ntgcalls.StreamMode.PLAYBACK or device != ntgcalls.StreamDevice.MICROPHONE:
+                return
+            now_s = time.monotonic()
+            for frame in frames:
+                schedule(self._deliver, now_s, frame.ssrc, bytes(frame.data))
+
+        def connection_changed(_call_id: int, info: Any) -> None:
+            schedule(self._connection_changed, info.state)
+
+        self.calls.on_signaling_data(forward_signaling)
+        self.calls.on_frames(frames_arrived)
+        self.calls.on_connection_change(connection_changed)
+        await self.calls.create_p2p_call(self.peer_id)
+        description = self._description()
+        await self.calls.set_stream_sources(self.peer_id, ntgcalls.StreamMode.CAPTURE, description)
+        await self.calls.set_stream_sources(self.peer_id, ntgcalls.StreamMode.PLAYBACK, description)
+
+    def deliver_signaling(self, data: bytes) -> None:
+        task = asyncio.ensure_future(self.calls.send_signaling_data(self.peer_id, data))
+        task.add_done_callback(_consume_exception)
+
+    def _deliver(self, arrival_s: float, ssrc: int, pcm: bytes) -> None:
+        if self.on_pcm is not None:
+            self.on_pcm(arrival_s, ssrc, pcm)
+
+    def _connection_changed(self, state: Any) -> None:
+        fut = self.connected
+        if fut is None or fut.done():
+            return
+        if state == ntgcalls.ConnectionState.CONNECTED:
+            fut.set_result(None)
+        elif state in (
+            ntgcalls.ConnectionState.FAILED,
+            ntgcalls.ConnectionState.TIMEOUT,
+            ntgcalls.ConnectionState.CLOSED,
+        ):
+            fut.set_exception(LoopbackError(f"loopback call ended while connecting: {state.name}"))
+
+    async def connect(self, key: bytes, outgoing: bool) -> None:
+        await self.calls.skip_exchange(self.peer_id, key, outgoing)
+        versions = ntgcalls.NTgCalls.get_protocol().library_versions
+        await self.calls.connect_p2p(self.peer_id, [], versions, True, None)
+
+    async def send(self, pcm: bytes) -> None:
+        await self.calls.send_external_frame(
+            self.peer_id, ntgcalls.StreamDevice.MICROPHONE, pcm, self._frame_data
+        )
+
+    async def stop(self) -> None:
+        self.on_pcm = None
+        with contextlib.suppress(ntgcalls.ConnectionNotFound):
+            await self.calls.stop(self.peer_id)
+
+
+def _consume_exception(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+def _check_frame(pcm: bytes, frame_bytes: int) -> None:
+    if len(pcm) != frame_bytes:
+        raise ValueError(
+            f"a frame must be exactly {frame_bytes} bytes (10 ms), got {len(pcm)} bytes"
+        )
+
+
+class LoopbackTransport(Transport):
+    """The bridge's end of a `LoopbackCall`: hears the user, speaks into the call."""
+
+    def __init__(self, call: LoopbackCall) -> None:
+        self._call = call
+        self._endpoint = call._bot
+        self.sample_rate_hz = call.sample_rate_hz
+        self.channels = call.channels
+        self.frames_sent = 0
+        self.frames_dropped = 0
+
+    async def start(self, on_frame: FrameSink) -> None:
+        """Deliver every frame heard from the user to `on_frame`; connect if needed."""
+        self._endpoint.on_pcm = lambda _arrival_s, ssrc, pcm: on_frame(ssrc, pcm)
+        await self._call.connect()
+
+    async def send_frame(self, pcm: bytes) -> None:
+        """Send exactly one 10 ms frame into the call (dropped once the call is closed)."""
+        _check_frame(pcm, self.frame_bytes)
+        if not self._call.is_open:
+            # A playout tick racing the hang-up: nobody is listening any more.
+            self.frames_dropped += 1
+            return
+        await self._endpoint.send(pcm)
+        self.frames_sent += 1
+
+    async def stop(self) -> None:
+        """Stop hearing the user and hang up the whole call. Safe to call twice."""
+        self._endpoint.on_pcm = None
+        await self._call.close()
+
+
+class LoopbackUser:
+    """The simulated participant: speaks queued PCM in real time, records what it hears.
+
+    A pacing task sends exactly one 10 ms frame per tick against absolute deadlines
+    (silence when nothing is queued) and skips ticks it missed rather than bursting.
+    `sent_at(i)` gives the monotonic time frame `i` of the user's outgoing stream was
+    sent, so an onset found in `heard` can be matched to when it was spoken.
+    """
+
+    def __init__(self, call: LoopbackCall) -> None:
+        self._call = call
+        self._endpoint = call._user
+        self.sample_rate_hz = call.sample_rate_hz
+        self.channels = call.channels
+        self.frame_bytes = self._endpoint.frame_bytes
+        self.heard: list[HeardFrame] = []
+        self._queue: deque[bytes] = deque()
+        self._send_times_s: list[float] = []
+        self._spoken_frames: list[int] = []
+        self._task: asyncio.Task[None] | None = None
+        self._endpoint.on_pcm = self._record
+
+    def _record(self, arrival_s: float, ssrc: int, pcm: bytes) -> None:
+        self.heard.append(HeardFrame(arrival_s, ssrc, pcm))
+
+    def say(self, pcm: bytes) -> int:
+        """Queue PCM to speak; returns the outgoing frame index where it starts.
+
+        The PCM is padded with silence to whole 10 ms frames.
+        """
+        if len(pcm) % (2 * self.channels):
+            raise ValueError("PCM length must be a whole number of int16 samples per channel")
+        start_frame = len(self._send_times_s) + len(self._queue)
+        self._spoken_frames.append(start_frame)
+        for offset in range(0, len(pcm), self.frame_bytes):
+            chunk = pcm[offset : offset + self.frame_bytes]
+            self._queue.append(chunk.ljust(self.frame_bytes, b"\0"))
+        return start_frame
+
+    @property
+    def queued_frames(self) -> int:
+        """Frames waiting to be spoken."""
+        return len(self._queue)
+
+    def sent_at(self, frame_index: int) -> float:
+        """Monotonic time at which outgoing frame `frame_index` was sent."""
+        return self._send_times_s[frame_index]
+
+    @property
+    def frames_sent(self) -> int:
+        """Outgoing frames sent so far (speech and silence)."""
+        return len(self._send_times_s)
+
+    def heard_pcm(self) -> bytes:
+        """Everything heard so far, concatenated."""
+        return b"".join(frame.pcm for frame in self.heard)
+
+    def start(self) -> None:
+        """Start the pacing task (sends silence until something is queued)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._pace())
+
+    async def _pace(self) -> None:
+        silence = bytes(self.frame_bytes)
+        period_s = FRAME_MS / 1000
+        deadline_s = time.monotonic()
+        while True:
+            frame = self._queue.popleft() if self._queue else silence
+            self._send_times_s.append(time.monotonic())
+            await self._endpoint.send(frame)
+            deadline_s += period_s
+            now_s = time.monotonic()
+            if now_s > deadline_s + period_s:
+                deadline_s = now_s  # a stall: resume from now, never send a catch-up burst
+            await asyncio.sleep(max(0.0, deadline_s - now_s))
+
+    async def stop(self) -> None:
+        """Stop speaking."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+class LoopbackCall:
+    """Two ntgcalls endpoints on loopback holding one real P2P call.
+
+    Use as `async with LoopbackCall() as call:`; `call.transport` is the bridge's side,
+    `call.user` the simulated participant. Rates and channels are the PCM both ends
+    exchange (Opus runs at 48 kHz inside; ntgcalls resamples to what is asked).
+    """
+
+    def __init__(
+        self,
+        sample_rate_hz: int = 48_000,
+        channels: int = 1,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        if sample_rate_hz not in (8_000, 12_000, 16_000, 24_000, 32_000, 44_100, 48_000):
+            raise ValueError(f"unsupported sample_rate_hz {sample_rate_hz}")
+        if channels not in (1, 2):
+            raise ValueError(f"channels must be 1 or 2, got {channels}")
+        self.sample_rate_hz = sample_rate_hz
+        self.channels = channels
+        self.connect_timeout_s = connect_timeout_s
+        self._bot = _Endpoint(_BOT_PEER_ID, sample_rate_hz, channels)
+        self._user = _Endpoint(_USER_PEER_ID, sample_rate_hz, channels)
+        self.transport = LoopbackTransport(self)
+        self.user = LoopbackUser(self)
+        self._connected = False
+        self._closed = False
+        self._connect_lock = asyncio.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        """True once connected and until closed."""
+        return self._connected and not self._closed
+
+    async def connect(self) -> None:
+        """Set up both endpoints and wait until the WebRTC connection is up (idempotent)."""
+        async with self._connect_lock:
+            if self._closed:
+                raise LoopbackError("the loopback call is closed")
+            if self._connected:
+                return
+            await self._bot.prepare(self._user)
+            await self._user.prepare(self._bot)
+            key = os.urandom(_KEY_BYTES)
+            await self._bot.connect(key, outgoing=True)
+            await self._user.connect(key, outgoing=False)
+            waits = [ep.connected for ep in (self._bot, self._user) if ep.connected is not None]
+            try:
+                await asyncio.wait_for(asyncio.gather(*waits), self.connect_timeout_s)
+            except TimeoutError:
+                raise LoopbackError(
+                    f"loopback call not connected within {self.connect_timeout_s} s"
+                ) from None
+            self._connected = True
+            self.user.start()
+
+    async def close(self) -> None:
+        """Stop the user's pacing and hang up both ends. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.user.stop()
+        for endpoint in (self._bot, self._user):
+            await endpoint.stop()
+
+    async def __aenter__(self) -> LoopbackCall:
+        try:
+            await self.connect()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,221 @@
+"""The chat layer: transcripts, access control, credentials, session files."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import stat
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from pyrogram.enums import ChatMemberStatus, ParseMode
+from pyrogram.errors import FloodWait, MessageNotModified
+
+from bridge._secret import Secret
+from bridge.engine.events import Transcript, TurnStarted
+from bridge.telegram import (
+    AccessPolicy,
+    CredentialsError,
+    TelegramCredentials,
+    TranscriptPoster,
+    render_turn,
+)
+from bridge.telegram._login import save_session_string
+
+CHAT = -1001
+
+
+class FakeChat:
+    """Records messages like Telegram would show them; can answer with FloodWait."""
+
+    def __init__(self, flood_waits: int = 0, flood_s: int = 1) -> None:
+        self.messages: dict[int, str] = {}
+        self.calls: list[tuple[str, int, str]] = []
+        self.flood_waits = flood_waits
+        self.flood_s = flood_s
+        self._next_id = 1
+
+    def _maybe_flood(self) -> None:
+        if self.flood_waits:
+            self.flood_waits -= 1
+            raise FloodWait(value=self.flood_s)
+
+    async def send_message(self, chat_id: int, text: str, *, parse_mode: Any) -> Any:
+        assert chat_id == CHAT and parse_mode is ParseMode.DISABLED
+        self._maybe_flood()
+        message_id, self._next_id = self._next_id, self._next_id + 1
+        self.messages[message_id] = text
+        self.calls.append(("send", message_id, text))
+        return SimpleNamespace(id=message_id)
+
+    async def edit_message_text(
+        self, chat_id: int, message_id: int, text: str, *, parse_mode: Any
+    ) -> Any:
+        self._maybe_flood()
+        if self.messages[message_id] == text:
+            raise MessageNotModified()
+        self.messages[message_id] = text
+        self.calls.append(("edit", message_id, text))
+
+
+def words(role: str, turn_id: int, text: str, final: bool = False) -> Transcript:
+    return Transcript(role=role, turn_id=turn_id, text=text, final=final)  # type: ignore[arg-type]
+
+
+def test_one_message_per_turn_edited_as_text_streams_in(run: Any) -> None:
+    async def scenario() -> FakeChat:
+        chat = FakeChat()
+        poster = TranscriptPoster(chat, CHAT, min_interval_s=0.05)
+        poster.on_event(TurnStarted(turn_id=0))  # other events are ignored
+        poster.on_event(words("user", 0, "what's the"))
+        poster.on_event(words("user", 0, "what's the weather?", final=True))
+        await asyncio.sleep(0.1)
+        for text in ("It", "It is", "It is sunny", "It is sunny *today*"):
+            poster.on_event(words("model", 0, text))
+            await asyncio.sleep(0.02)
+        poster.on_event(words("model", 0, "It is sunny *today*.", final=True))
+        poster.on_event(words("user", 1, "thanks"))
+        await poster.close()
+        return chat
+
+    chat = run(scenario())
+    assert chat.messages == {
+        1: "🗣 what's the weather?\n🤖 It is sunny *today*.",
+        2: "🗣 thanks",
+    }
+    # Streaming text is coalesced: fewer calls than updates, one send per turn.
+    assert [kind for kind, _, _ in chat.calls].count("send") == 2
+    assert len(chat.calls) < 7
+
+
+def test_rate_limit_spaces_api_calls(run: Any) -> None:
+    async def scenario() -> tuple[FakeChat, list[float], float]:
+        chat = FakeChat()
+        poster = TranscriptPoster(chat, CHAT, min_interval_s=0.2)
+        loop = asyncio.get_running_loop()
+        times: list[float] = []
+        original = chat.edit_message_text
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            times.append(loop.time())
+            return await original(*args, **kwargs)
+
+        chat.edit_message_text = timed  # type: ignore[method-assign]
+        text = ""
+        started = loop.time()
+        for i in range(30):
+            text += f" w{i}"
+            poster.on_event(words("model", 0, text))
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+        await poster.close()
+        return chat, times, loop.time() - started
+
+    chat, times, elapsed_s = run(scenario())
+    assert chat.messages[1].endswith("w29")
+    # 30 updates at one call per 0.2 s at most: coalesced, never two calls close together.
+    assert 1 <= len(times) <= elapsed_s / 0.2 + 1 < 30
+    assert all(b - a >= 0.19 for a, b in itertools.pairwise(times))
+
+
+def test_flood_wait_is_waited_out_and_nothing_is_lost(run: Any) -> None:
+    async def scenario() -> tuple[FakeChat, TranscriptPoster]:
+        chat = FakeChat(flood_waits=2, flood_s=0)
+        poster = TranscriptPoster(chat, CHAT, min_interval_s=0)
+        poster.on_event(words("user", 0, "hello", final=True))
+        poster.on_event(words("model", 0, "hi there", final=True))
+        await poster.close()
+        return chat, poster
+
+    chat, poster = run(scenario())
+    assert poster.flood_waits == 2
+    assert chat.messages == {1: "🗣 hello\n🤖 hi there"}
+
+
+def test_long_transcripts_are_cut_to_telegrams_limit() -> None:
+    body = render_turn({"model": "x" * 5000})
+    assert len(body) == 4096 and body.endswith("…")
+
+
+def test_negative_interval_is_refused() -> None:
+    with pytest.raises(ValueError, match="min_interval_s must not be negative"):
+        TranscriptPoster(FakeChat(), CHAT, min_interval_s=-1)
+
+
+class FakeMembers:
+    def __init__(self, statuses: dict[int, ChatMemberStatus]) -> None:
+        self.statuses = statuses
+
+    async def get_chat_member(self, chat_id: int, user_id: int) -> Any:
+        return SimpleNamespace(status=self.statuses.get(user_id, ChatMemberStatus.MEMBER))
+
+
+def message_from(user_id: int, username: str | None = None) -> Any:
+    return SimpleNamespace(
+        from_user=SimpleNamespace(id=user_id, username=username), chat=SimpleNamespace(id=CHAT)
+    )
+
+
+def test_admins_and_allowlisted_users_may_control_the_bridge(run: Any) -> None:
+    members = FakeMembers({1: ChatMemberStatus.OWNER, 2: ChatMemberStatus.ADMINISTRATOR})
+    policy = AccessPolicy(["@Alice", "42"])
+
+    async def check(user_id: int, username: str | None = None) -> bool:
+        return await policy.allows(members, message_from(user_id, username))
+
+    assert run(check(1)) and run(check(2))
+    assert run(check(42)) and run(check(7, "alice"))
+    assert not run(check(3)) and not run(check(7, "bob"))
+    only_list = AccessPolicy([42], admins=False)
+    assert not run(only_list.allows(members, message_from(1)))
+    assert not run(only_list.allows(members, SimpleNamespace(from_user=None, chat=None)))
+
+
+def test_bad_allowlist_entries_are_named() -> None:
+    with pytest.raises(ValueError, match="allowlist entry '@' is neither"):
+        AccessPolicy(["@"])
+
+
+def test_credentials_come_from_the_environment_and_never_show() -> None:
+    creds = TelegramCredentials.from_env(
+        {"TG_API_ID": "12345", "TG_API_HASH": "0123456789abcdef", "TG_SESSION": "BQxyzSESSION"}
+    )
+    assert creds.api_id == 12345
+    shown = f"{creds} {creds!r} {creds.api_hash} {creds.session_string}"
+    assert "0123456789abcdef" not in shown and "BQxyzSESSION" not in shown
+    assert creds.session_string is not None and creds.session_string.reveal() == "BQxyzSESSION"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "missing TG_API_ID and TG_API_HASH"),
+        ({"TG_API_ID": "1"}, "missing TG_API_HASH"),
+        ({"TG_API_ID": "abc", "TG_API_HASH": "h"}, "TG_API_ID must be a number"),
+        ({"TG_API_ID": "1", "TG_API_HASH": "h"}, "missing TG_SESSION"),
+        (
+            {"TG_API_ID": "1", "TG_API_HASH": "h", "TG_SESSION_FILE": "/nonexistent/s"},
+            "TG_SESSION_FILE '/nonexistent/s' cannot be read",
+        ),
+    ],
+)
+def test_missing_credentials_are_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(CredentialsError, match=message):
+        TelegramCredentials.from_env(env)
+
+
+def test_session_file_is_private_and_never_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "tg.session"
+    save_session_string(Secret("BQ-session"), path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert path.read_text() == "BQ-session\n"
+    creds = TelegramCredentials.from_env(
+        {"TG_API_ID": "1", "TG_API_HASH": "h", "TG_SESSION_FILE": str(path)}
+    )
+    assert creds.session_string == Secret("BQ-session")
+    with pytest.raises(FileExistsError, match="already exists"):
+        save_session_string(Secret("other"), path)
+    assert path.read_text() == "BQ-session\n"

@@ -1,0 +1,193 @@
+"""`run` and `login` refuse bad input with one clear line each, before touching Telegram."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.cli import build_parser, main
+
+TG_VARS = (
+    "TG_API_ID",
+    "TG_API_HASH",
+    "TG_SESSION",
+    "TG_SESSION_FILE",
+    "TELEGRAM_API_ID",
+    "TELEGRAM_API_HASH",
+    "TELEGRAM_SESSION",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GEMINI_EPHEMERAL_TOKEN",
+)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in TG_VARS:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+def test_run_needs_a_chat(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = run_cli(["run"], capsys)
+    assert code == 2 and "give at least one --chat" in err
+
+
+def test_run_names_missing_telegram_credentials(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = run_cli(["run", "--chat", "@mygroup"], capsys)
+    assert code == 2
+    assert "missing TG_API_ID and TG_API_HASH" in err and "my.telegram.org" in err
+
+
+def test_run_names_a_missing_session(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_env.setenv("TG_API_ID", "123")
+    clean_env.setenv("TG_API_HASH", "abcdef0123456789")
+    code, err = run_cli(["run", "--chat", "-1001234"], capsys)
+    assert code == 2 and "run `gemini-tg-bridge login` first" in err
+    assert "abcdef0123456789" not in err
+
+
+def test_run_names_a_missing_gemini_key(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_env.setenv("TG_API_ID", "123")
+    clean_env.setenv("TG_API_HASH", "abcdef0123456789")
+    clean_env.setenv("TG_SESSION", "BQsecret-session")
+    code, err = run_cli(["run", "--chat", "@mygroup"], capsys)
+    assert code == 2 and "missing GEMINI_API_KEY" in err
+    assert "BQsecret-session" not in err and "abcdef0123456789" not in err
+
+
+def test_run_names_a_bad_config_file(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, err = run_cli(["run", "--chat", "@g", "--config", str(tmp_path / "none.toml")], capsys)
+    assert code == 2 and "none.toml" in err and "does not exist" in err
+
+
+def test_run_refuses_a_bad_allowlist_entry(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = run_cli(["run", "--chat", "@g", "--allow", "@"], capsys)
+    assert code == 2 and "allowlist entry '@'" in err
+
+
+def test_run_help_explains_what_is_needed() -> None:
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    text = subparsers.choices["run"].format_help()  # type: ignore[attr-defined]
+    for needed in ("--chat", "TG_API_ID", "TG_API_HASH", "TG_SESSION", "GEMINI_API_KEY", "/gemini"):
+        assert needed in text
+
+
+def test_login_names_missing_credentials(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = run_cli(["login"], capsys)
+    assert code == 2 and "missing TG_API_ID and TG_API_HASH" in err
+
+
+def test_login_never_overwrites_a_session_file(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    clean_env.setenv("TG_API_ID", "123")
+    clean_env.setenv("TG_API_HASH", "abcdef0123456789")
+    existing = tmp_path / "tg.session"
+    existing.write_text("old")
+    code, err = run_cli(["login", "--session-file", str(existing)], capsys)
+    assert code == 2 and "already exists" in err
+    assert existing.read_text() == "old"
+
+
+def _serve_args(**overrides: bool) -> argparse.Namespace:
+    values = {"wait": False, "no_transcripts": False, "start_call": False, "no_voice_notes": True}
+    values.update(overrides)
+    return argparse.Namespace(**values)
+
+
+def test_run_serves_until_sigterm_then_leaves_the_call_and_stops_the_client(
+    run: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_telegram_runner import FakeClient
+    from test_telegram_transport import CHAT_ID, FakeCalls
+
+    from bridge.cli._run import _serve
+    from bridge.config import BridgeConfig
+    from bridge.emulator import Emulator
+    from bridge.telegram import AccessPolicy
+
+    calls, client = FakeCalls(), FakeClient()
+
+    async def scenario() -> int:
+        async with Emulator() as emulator:
+            config = BridgeConfig().with_overrides(endpoint={"url": emulator.url})
+
+            async def signal_when_live() -> None:
+                while CHAT_ID not in calls.in_call:
+                    await asyncio.sleep(0.01)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+            killer = asyncio.create_task(signal_when_live())
+            code = await _serve(
+                _serve_args(), config, None, [CHAT_ID], AccessPolicy(), lambda _: (client, calls)
+            )
+            await killer
+            return code
+
+    assert run(scenario()) == 0
+    out, err = capsys.readouterr()
+    assert f"live in the voice chat of {CHAT_ID}" in out
+    assert calls.left == [CHAT_ID] and client.stopped
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("chat", "running", "message"),
+    [
+        ("@nosuchgroup", True, "chat '@nosuchgroup' not found"),
+        ("@mygroup", False, "chat '@mygroup' has no voice chat running"),
+    ],
+)
+def test_run_explains_why_it_could_not_go_live(
+    run: Any, capsys: pytest.CaptureFixture[str], chat: str, running: bool, message: str
+) -> None:
+    from test_telegram_runner import FakeClient
+    from test_telegram_transport import FakeCalls
+
+    from bridge.cli._run import _serve
+    from bridge.config import BridgeConfig
+    from bridge.emulator import Emulator
+    from bridge.telegram import AccessPolicy
+
+    calls, client = FakeCalls(voice_chat_running=running), FakeClient()
+
+    async def scenario() -> int:
+        async with Emulator() as emulator:
+            config = BridgeConfig().with_overrides(endpoint={"url": emulator.url})
+            return await _serve(
+                _serve_args(), config, None, [chat], AccessPolicy(), lambda _: (client, calls)
+            )
+
+    assert run(scenario()) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert client.stopped and calls.left == []

@@ -1,0 +1,366 @@
+"""The bridge in a (faked-network) Telegram voice chat, end to end through the engine.
+
+Real parts: `BridgeRunner`, `GroupCallTransport`, the engine `Session` with its playout
+clock and mixer, `bridge.client`, and the local emulator speaking the Gemini wire
+format. Faked: only what would reach Telegram (`FakeCalls` from the transport tests and
+a chat that records messages).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile
+from test_telegram_transport import CHAT_ID, FakeCalls
+
+from bridge._secret import Secret
+from bridge.config import BridgeConfig
+from bridge.emulator import Emulator, EmulatorConfig
+from bridge.telegram import AccessPolicy, BridgeRunner
+
+RATE_HZ = 48_000
+FRAME = RATE_HZ // 100
+
+
+class FakeClient:
+    """The chat side of a pyrogram Client: messages, replies, handlers, admin lookups."""
+
+    def __init__(self) -> None:
+        self.messages: dict[int, str] = {}
+        self.replies: list[str] = []
+        self.handlers: list[Any] = []
+        self.stopped = False
+        self.voices: list[tuple[int, bytes, dict[str, Any]]] = []
+        self._next = 1
+
+    async def send_message(self, chat_id: Any, text: str, *, parse_mode: Any = None) -> Any:
+        self.messages[self._next] = text
+        self._next += 1
+        return SimpleNamespace(id=self._next - 1)
+
+    async def edit_message_text(
+        self, chat_id: Any, message_id: int, text: str, *, parse_mode: Any = None
+    ) -> None:
+        self.messages[message_id] = text
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def download_media(self, message: Any, in_memory: bool = False) -> Any:
+        assert in_memory
+        return io.BytesIO(message.voice_bytes)
+
+    async def send_voice(self, chat_id: int, voice: Any, **kwargs: Any) -> None:
+        self.voices.append((chat_id, voice.getvalue(), kwargs))
+
+    def add_handler(self, handler: Any, group: int = 0) -> tuple[Any, int]:
+        self.handlers.append(handler)
+        return handler, group
+
+    def remove_handler(self, handler: Any, group: int = 0) -> None:
+        self.handlers.remove(handler)
+
+    async def get_chat_member(self, chat_id: int, user_id: int) -> Any:
+        from pyrogram.enums import ChatMemberStatus
+
+        admin = user_id == 1
+        return SimpleNamespace(
+            status=ChatMemberStatus.ADMINISTRATOR if admin else ChatMemberStatus.MEMBER
+        )
+
+    def command(self, text: str, user_id: int) -> Any:
+        replies = self.replies
+
+        async def reply_text(reply: str, parse_mode: Any = None) -> None:
+            replies.append(reply)
+
+        return SimpleNamespace(
+            chat=SimpleNamespace(id=CHAT_ID),
+            from_user=SimpleNamespace(id=user_id, username=None),
+            command=[text.lstrip("/")],
+            reply_text=reply_text,
+        )
+
+
+def sine(freq_hz: float, n_samples: int, amplitude: float, start: int = 0) -> np.ndarray:
+    t = (np.arange(n_samples) + start) / RATE_HZ
+    return (amplitude * 32767 * np.sin(2 * np.pi * freq_hz * t)).astype(np.int16)
+
+
+async def speak(calls: FakeCalls, speakers: dict[int, np.ndarray], stall_at: int = -1) -> None:
+    """Deliver each speaker's audio as ntgcalls would: a batch per 10 ms, paced."""
+    loop = asyncio.get_running_loop()
+    n_frames = max(len(a) for a in speakers.values()) // FRAME
+    start = loop.time()
+    for i in range(n_frames):
+        batch = [(ssrc, a[i * FRAME : (i + 1) * FRAME].tobytes()) for ssrc, a in speakers.items()]
+        for ssrc, pcm in batch:
+            calls.incoming(CHAT_ID, [(ssrc, pcm)])
+        if i == stall_at:
+            time.sleep(0.15)  # the whole event loop stalls (GC pause, blocking call)
+        await asyncio.sleep(max(0.0, start + (i + 1) * 0.01 - loop.time()))
+
+
+API_KEY = "AIza-not-a-real-key-0123456789"
+
+
+def config_for(emulator: Emulator) -> BridgeConfig:
+    return BridgeConfig().with_overrides(
+        endpoint={"url": emulator.url, "api_key": Secret(API_KEY)},
+        transport={"sample_rate_hz": RATE_HZ, "channels": 1},
+    )
+
+
+def test_a_question_in_the_voice_chat_is_answered_paced_and_transcribed(
+    run: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def scenario() -> tuple[FakeCalls, FakeClient, Any]:
+        calls, client = FakeCalls(), FakeClient()
+        async with Emulator(EmulatorConfig(input_transcript="hello gemini")) as emulator:
+            runner = BridgeRunner(client, calls, config_for(emulator), voice_notes=False)
+            bridge = await runner.go_live(CHAT_ID)
+            question = np.concatenate(
+                [sine(200, RATE_HZ * 6 // 10, 0.5), np.zeros(RATE_HZ, np.int16)]
+            )
+            await speak(calls, {1001: question}, stall_at=20)
+            await calls.drain()
+            for _ in range(300):
+                if bridge.session.counters["turns"]:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.8)  # let the reply play out
+            await runner.stop()
+            return calls, client, emulator.sessions[0]
+
+    calls, client, record = run(scenario(), timeout_s=30)
+    # Uplink: the speaker's audio reached Gemini at 16 kHz.
+    assert len(record.uplink_audio) >= 16_000 * 2 * 1.2
+    # Downlink: exactly one 10 ms frame per send, and the echoed 200 Hz reply is in it.
+    assert calls.sent and all(len(frame) == 960 for frame in calls.sent)
+    played = np.frombuffer(b"".join(calls.sent), "<i2")
+    assert np.abs(played).max() > 5000
+    loud = played[np.abs(played) > 1000]
+    assert len(loud) > RATE_HZ // 4
+    spectrum = np.abs(np.fft.rfft(played.astype(np.float64)))
+    assert abs(np.argmax(spectrum) * RATE_HZ / len(played) - 200) < 5
+    # Pacing: never a burst, even right after the loop stalled for 150 ms.
+    sent_at = np.array(calls.sent_at_s)
+    for i in range(len(sent_at)):
+        in_window = np.count_nonzero((sent_at >= sent_at[i]) & (sent_at < sent_at[i] + 0.05))
+        assert in_window <= 7, f"{in_window} frames sent within 50 ms"
+    # The turn was posted as one message, and the call was left.
+    (message,) = client.messages.values()
+    assert message.startswith("🗣 hello gemini\n🤖 [echo 0.6")
+    assert calls.left == [CHAT_ID]
+    # The Gemini key went to the server in a header, and nowhere else.
+    assert record.setup and API_KEY not in caplog.text
+    assert all(API_KEY not in m for m in client.messages.values())
+
+
+def test_eleven_loud_speakers_are_mixed_without_wrapping(run: Any) -> None:
+    async def scenario() -> Any:
+        calls, client = FakeCalls(), FakeClient()
+        config = EmulatorConfig(silence_duration_ms=2000)
+        async with Emulator(config) as emulator:
+            runner = BridgeRunner(
+                client, calls, config_for(emulator), voice_notes=False, transcripts=False
+            )
+            await runner.go_live(CHAT_ID)
+            n = RATE_HZ // 2
+            speakers = {2000 + k: sine(100, n, 0.8) for k in range(11)}
+            await speak(calls, speakers)
+            await calls.drain()
+            await asyncio.sleep(0.2)
+            await runner.stop()
+            return emulator.sessions[0]
+
+    record = run(scenario(), timeout_s=30)
+    uplink = np.frombuffer(bytes(record.uplink_audio), "<i2").astype(np.float64)
+    assert len(uplink) > 16_000 * 0.4
+    # Eleven in-phase speakers at 0.8 of full scale sum to 8.8x full scale. Soft-clipped,
+    # that is a loud, rounded square wave in phase with the 100 Hz input; wrapped int16
+    # would flip signs inside every half-period and destroy the correlation.
+    body = uplink[1600:-800]
+    t = np.arange(len(uplink)) / 16_000
+    best = max(
+        float(
+            np.corrcoef(body, np.sin(2 * np.pi * 100 * t[1600 + lag : 1600 + lag + len(body)]))[
+                0, 1
+            ]
+        )
+        for lag in range(-160, 160)
+        if 1600 + lag >= 0 and 1600 + lag + len(body) <= len(t)
+    )
+    assert best > 0.85
+    assert np.sqrt(np.mean(body**2)) > 0.6 * 32767
+
+
+def test_commands_are_limited_to_admins_and_start_and_stop_the_bridge(run: Any) -> None:
+    async def scenario() -> tuple[FakeCalls, FakeClient]:
+        calls, client = FakeCalls(), FakeClient()
+        async with Emulator() as emulator:
+            runner = BridgeRunner(client, calls, config_for(emulator), access=AccessPolicy([55]))
+            runner.install_handlers()
+            assert len(client.handlers) == 2
+            await runner._command(client.command("/gemini", user_id=7))
+            assert calls.played == []
+            await runner._command(client.command("/gemini", user_id=1))
+            assert CHAT_ID in calls.in_call
+            await runner._command(client.command("/stop", user_id=55))
+            assert CHAT_ID not in calls.in_call
+            await runner._command(client.command("/stop", user_id=1))
+            await runner.stop()
+            assert client.handlers == []
+        return calls, client
+
+    calls, client = run(scenario(), timeout_s=30)
+    assert client.replies == [
+        "Only group admins (or allowlisted users) can do that.",
+        "Gemini is live in the voice chat. Talk to it; /stop ends it.",
+        "Gemini left the voice chat.",
+        "Gemini is not live here.",
+    ]
+    assert calls.left == [CHAT_ID]
+
+
+def test_gemini_in_a_chat_without_a_voice_chat_says_so(run: Any) -> None:
+    async def scenario() -> FakeClient:
+        calls, client = FakeCalls(voice_chat_running=False), FakeClient()
+        async with Emulator() as emulator:
+            runner = BridgeRunner(client, calls, config_for(emulator))
+            await runner._command(client.command("/gemini", user_id=1))
+            await runner.stop()
+        return client
+
+    client = run(scenario(), timeout_s=30)
+    assert client.replies == [
+        f"chat {CHAT_ID} has no voice chat running; start one in Telegram "
+        "(or allow the bridge to start it)"
+    ]
+
+
+def test_being_kicked_stops_the_session_and_says_so(run: Any) -> None:
+    from pytgcalls.types import ChatUpdate
+
+    async def scenario() -> tuple[FakeClient, Any]:
+        calls, client = FakeCalls(), FakeClient()
+        async with Emulator() as emulator:
+            runner = BridgeRunner(client, calls, config_for(emulator))
+            bridge = await runner.go_live(CHAT_ID)
+            session = bridge.session
+            calls.in_call.discard(CHAT_ID)
+            await calls.push(ChatUpdate(CHAT_ID, ChatUpdate.Status.KICKED))
+            for _ in range(100):
+                if not bridge.running:
+                    break
+                await asyncio.sleep(0.02)
+            await runner.stop()
+            return client, session
+
+    client, session = run(scenario(), timeout_s=30)
+    assert not session.running
+    assert list(client.messages.values()) == [
+        "Gemini left the voice chat: the bot was removed from the voice chat. "
+        "Send /gemini to rejoin."
+    ]
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_empty_chat_arguments_are_refused(value: str) -> None:
+    from bridge.telegram import chats_from_args
+
+    with pytest.raises(ValueError, match="--chat must not be empty"):
+        chats_from_args([value])
+
+
+def voice_message(client: FakeClient, chat_id: int, data: bytes) -> Any:
+    replies = client.replies
+
+    async def reply_text(reply: str, parse_mode: Any = None) -> None:
+        replies.append(reply)
+
+    return SimpleNamespace(
+        chat=SimpleNamespace(id=chat_id), id=9, voice_bytes=data, reply_text=reply_text
+    )
+
+
+def ogg_question() -> bytes:
+    question = np.concatenate(
+        [
+            np.zeros(RATE_HZ // 4, np.int16),
+            sine(300, RATE_HZ, 0.4),
+            np.zeros(RATE_HZ // 2, np.int16),
+        ]
+    )
+    out = io.BytesIO()
+    soundfile.write(out, question, RATE_HZ, format="OGG", subtype="OPUS")
+    return out.getvalue()
+
+
+def test_a_voice_note_is_answered_with_a_voice_note_and_its_transcript(run: Any) -> None:
+    async def scenario() -> FakeClient:
+        calls, client = FakeCalls(), FakeClient()
+        async with Emulator(EmulatorConfig(input_transcript="hi")) as emulator:
+            runner = BridgeRunner(client, calls, config_for(emulator))
+            await runner._voice(voice_message(client, 555, ogg_question()))
+            await runner._voice(voice_message(client, 555, b"OggS not really"))
+            await runner.stop()
+        return client
+
+    client = run(scenario(), timeout_s=30)
+    ((chat_id, note, kwargs),) = client.voices
+    assert chat_id == 555 and kwargs["reply_to_message_id"] == 9
+    reply, rate_hz = soundfile.read(io.BytesIO(note), dtype="int16")
+    info = soundfile.info(io.BytesIO(note))
+    assert (info.subtype, rate_hz, info.channels) == ("OPUS", 48_000, 1)
+    assert abs(len(reply) / rate_hz - 1.0) < 0.25
+    assert kwargs["duration"] == 1 and len(kwargs["waveform"]) == 63
+    assert kwargs["caption"].startswith("[echo")
+    (complaint,) = client.replies
+    assert complaint.startswith(
+        "Could not answer that voice note: voice note is not a readable OGG/Opus audio file"
+    )
+
+
+def test_voice_notes_in_groups_that_are_not_bridged_are_left_alone(run: Any) -> None:
+    async def scenario() -> FakeClient:
+        calls, client = FakeCalls(), FakeClient()
+        runner = BridgeRunner(client, calls, BridgeConfig())
+        await runner._on_voice(client, voice_message(client, -100999, ogg_question()))
+        await asyncio.sleep(0.05)
+        await runner.stop()
+        return client
+
+    client = run(scenario())
+    assert client.voices == [] and client.replies == []
+
+
+def test_two_chats_in_one_process_each_get_their_own_speakers(run: Any) -> None:
+    from bridge.transports.tgcalls import GroupCallTransport
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        calls = FakeCalls()
+        calls.usernames["@other"] = -1002
+        first, second = [], []
+        a = GroupCallTransport(calls, CHAT_ID)
+        b = GroupCallTransport(calls, "@other")
+        await a.start(lambda ssrc, pcm: first.append(ssrc))
+        await b.start(lambda ssrc, pcm: second.append(ssrc))
+        calls.incoming(CHAT_ID, [(11, bytes(960))])
+        calls.incoming(-1002, [(22, bytes(960))])
+        await calls.drain()
+        await a.stop()
+        await b.stop()
+        assert sorted(calls.left) == sorted([CHAT_ID, -1002])
+        return first, second
+
+    assert run(scenario()) == ([11], [22])

@@ -1,0 +1,355 @@
+"""The py-tgcalls group-call transport against a PyTgCalls whose network is faked.
+
+`FakeCalls` keeps py-tgcalls' own handler dispatch (`HandlersHolder._propagate`, the
+real `filters`) and the real types (`StreamFrames`, `Frame`, `MediaStream`,
+`AudioParameters`, `RecordStream`, `ExternalMedia`, `Device`); only what would reach
+Telegram or ntgcalls' WebRTC stack is replaced: joining, leaving, the participant list
+and `send_frame`, which keeps exactly one 10 ms frame per call as ntgcalls does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from ntgcalls import MediaSource
+from pyrogram.errors import PeerIdInvalid
+from pytgcalls.exceptions import NoActiveGroupCall, NotInCallError
+from pytgcalls.handlers.handlers_holder import HandlersHolder
+from pytgcalls.types import (
+    ChatUpdate,
+    Device,
+    Direction,
+    Frame,
+    GroupCallConfig,
+    GroupCallParticipant,
+    MediaStream,
+    RecordStream,
+    StreamFrames,
+    UpdatedGroupCallParticipant,
+)
+from pytgcalls.types.raw import AudioParameters
+
+from bridge.transports.tgcalls import (
+    ChatNotFoundError,
+    GroupCallTransport,
+    NoVoiceChatError,
+)
+
+CHAT_ID = -1001234567890
+ME = 777
+BOT_SSRC = 0xFFFFFFF0  # reported by Telegram as a negative int32
+
+
+def participant(user_id: int, source: int) -> GroupCallParticipant:
+    return GroupCallParticipant(
+        user_id, False, False, False, False, False, False, 100, source, None, None
+    )
+
+
+class _Me:
+    id = ME
+
+
+class _MtProto:
+    me = _Me()
+
+
+class FakeCalls(HandlersHolder):
+    """PyTgCalls with Telegram and WebRTC replaced; dispatch and types are the real ones."""
+
+    def __init__(self, *, voice_chat_running: bool = True) -> None:
+        super().__init__()
+        self.mtproto_client = _MtProto()
+        self.usernames = {"@mygroup": CHAT_ID, "mygroup": CHAT_ID, "-100999": -100999}
+        self.voice_chat_running = voice_chat_running
+        self.in_call: set[int] = set()
+        self.played: list[tuple[int, MediaStream, GroupCallConfig]] = []
+        self.recorded: list[tuple[int, RecordStream]] = []
+        self.sent: list[bytes] = []
+        self.sent_at_s: list[float] = []
+        self.left: list[int] = []
+        self.participants = [participant(ME, BOT_SSRC - 2**32), participant(42, 1001)]
+        self._frame_bytes = 0
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._is_running = False
+
+    async def start(self) -> None:
+        self._is_running = True
+
+    async def resolve_chat_id(self, chat: int | str) -> int:
+        try:
+            return int(chat)
+        except ValueError:
+            if chat not in self.usernames:
+                raise KeyError(f"username {chat} not occupied") from None
+            return self.usernames[chat]
+
+    async def play(self, chat_id: int, stream: MediaStream, config: GroupCallConfig) -> None:
+        if chat_id not in self.usernames.values():
+            raise PeerIdInvalid()  # what Telegram answers for a chat this account cannot see
+        if not self.voice_chat_running and not config.auto_start:
+            raise NoActiveGroupCall()
+        self.voice_chat_running = True
+        mic = stream.microphone
+        assert mic is not None and mic.media_source == MediaSource.EXTERNAL
+        self._frame_bytes = mic.parameters.bitrate * 2 * mic.parameters.channels // 100
+        self.played.append((chat_id, stream, config))
+        self.in_call.add(chat_id)
+
+    async def record(self, chat_id: int, stream: RecordStream) -> None:
+        assert chat_id in self.in_call
+        self.recorded.append((chat_id, stream))
+
+    async def send_frame(self, chat_id: int, device: Device, data: bytes) -> None:
+        if chat_id not in self.in_call:
+            raise NotInCallError()
+        assert device == Device.MICROPHONE
+        # ntgcalls consumes exactly one frame; a short buffer would be over-read.
+        assert len(data) >= self._frame_bytes
+        self.sent.append(data[: self._frame_bytes])
+        self.sent_at_s.append(time.monotonic())
+
+    async def leave_call(self, chat_id: int) -> None:
+        if chat_id not in self.in_call:
+            raise NotInCallError()
+        self.in_call.discard(chat_id)
+        self.left.append(chat_id)
+
+    async def get_participants(self, chat_id: int) -> list[GroupCallParticipant]:
+        return list(self.participants)
+
+    def incoming(self, chat_id: int, frames: list[tuple[int, bytes]]) -> None:
+        """One ntgcalls on_frames batch: scheduled as its own task, as PyTgCalls does."""
+        update = StreamFrames(
+            chat_id,
+            Direction.INCOMING,
+            Device.MICROPHONE,
+            [Frame(ssrc, pcm, Frame.Info()) for ssrc, pcm in frames],
+        )
+        task = asyncio.get_running_loop().create_task(self._propagate(update, self))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def push(self, update: Any) -> None:
+        await self._propagate(update, self)
+
+    async def drain(self) -> None:
+        while self._pending:
+            await asyncio.gather(*self._pending)
+
+
+def tone(n_samples: int, channels: int, amplitude: int = 8000, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    return rng.integers(-amplitude, amplitude, n_samples * channels, dtype=np.int16).tobytes()
+
+
+def collect() -> tuple[list[tuple[int, bytes]], Callable[[int, bytes], None]]:
+    got: list[tuple[int, bytes]] = []
+    return got, lambda ssrc, pcm: got.append((ssrc, pcm))
+
+
+@pytest.mark.parametrize(
+    ("rate_hz", "channels", "frame_bytes"), [(48_000, 1, 960), (48_000, 2, 1920), (16_000, 1, 320)]
+)
+def test_join_uses_external_audio_at_the_configured_format(
+    run: Any, rate_hz: int, channels: int, frame_bytes: int
+) -> None:
+    async def scenario() -> None:
+        calls = FakeCalls()
+        transport = GroupCallTransport(calls, "@mygroup", sample_rate_hz=rate_hz, channels=channels)
+        _, sink = collect()
+        await transport.start(sink)
+        assert transport.frame_bytes == frame_bytes
+        ((chat_id, stream, config),) = calls.played
+        assert chat_id == CHAT_ID and config.auto_start is False
+        assert isinstance(stream.microphone.parameters, AudioParameters)
+        assert (stream.microphone.parameters.bitrate, stream.microphone.parameters.channels) == (
+            rate_hz,
+            channels,
+        )
+        ((_, record),) = calls.recorded
+        assert record.microphone.media_source == MediaSource.EXTERNAL
+        assert record.microphone.parameters.bitrate == rate_hz
+        await transport.send_frame(bytes(frame_bytes))
+        assert calls.sent == [bytes(frame_bytes)]
+        await transport.stop()
+
+    run(scenario())
+
+
+def test_send_frame_passes_exactly_one_frame_and_refuses_other_sizes(run: Any) -> None:
+    async def scenario() -> None:
+        calls = FakeCalls()
+        transport = GroupCallTransport(calls, CHAT_ID)
+        await transport.start(collect()[1])
+        frame = tone(480, 1)
+        await transport.send_frame(frame)
+        for bad in (frame[:-2], frame + b"\0\0", b""):
+            with pytest.raises(ValueError, match=f"exactly 960 bytes .*got {len(bad)} bytes"):
+                await transport.send_frame(bad)
+        assert calls.sent == [frame]
+        assert transport.frames_sent == 1
+        await transport.stop()
+
+    run(scenario())
+
+
+def test_per_speaker_frames_reach_the_sink_and_the_bot_never_hears_itself(run: Any) -> None:
+    async def scenario() -> None:
+        calls = FakeCalls()
+        transport = GroupCallTransport(calls, CHAT_ID)
+        got, sink = collect()
+        await transport.start(sink)
+        alice, bob = tone(480, 1, seed=1), tone(480, 1, seed=2)
+        calls.incoming(CHAT_ID, [(1001, alice)])
+        calls.incoming(CHAT_ID, [(1002, bob), (BOT_SSRC, tone(480, 1, seed=3))])
+        calls.incoming(CHAT_ID, [(BOT_SSRC - 2**32, tone(480, 1, seed=4))])
+        calls.incoming(-100999, [(1003, tone(480, 1, seed=5))])  # another chat's call
+        await calls.drain()
+        assert got == [(1001, alice), (1002, bob)]
+        assert transport.speakers[1001] == 42
+        await transport.stop()
+
+    run(scenario())
+
+
+def test_outgoing_and_wrong_size_frames_are_not_delivered(run: Any) -> None:
+    async def scenario() -> None:
+        calls = FakeCalls()
+        transport = GroupCallTransport(calls, CHAT_ID)
+        got, sink = collect()
+        await transport.start(sink)
+        await calls.push(
+            StreamFrames(
+                CHAT_ID, Direction.OUTGOING, Device.MICROPHONE, [Frame(5, bytes(960), Frame.Info())]
+            )
+        )
+        calls.incoming(CHAT_ID, [(1001, bytes(100))])
+        await calls.drain()
+        assert got == []
+        assert transport.frames_dropped == 1
+        await transport.stop()
+
+    run(scenario())
+
+
+def test_a_participant_joining_is_mapped_to_its_user(run: Any) -> None:
+    async def scenario() -> None:
+        calls = FakeCalls()
+        transport = GroupCallTransport(calls, CHAT_ID)
+        await transport.start(collect()[1])
+        await calls.push(
+            UpdatedGroupCallParticipant(
+                CHAT_ID, GroupCallParticipant.Action.JOINED, participant(99, -5)
+            )
+        )
+        assert transport.speakers[(-5) & 0xFFFFFFFF] == 99
+        await calls.push(
+            UpdatedGroupCallParticipant(
+                CHAT_ID, GroupCallParticipant.Action.LEFT, participant(99, -5)
+            )
+        )
+        assert (-5) & 0xFFFFFFFF not in transport.speakers
+        await transport.stop()
+
+    run(scenario())
+
+
+def test_stop_leaves_once_and_frames_after_it_go_nowhere(run: Any) -> None:
+    async def scenario() -> None:
+        calls = FakeCalls()
+        transport = GroupCallTransport(calls, CHAT_ID)
+        got, sink = collect()
+        await transport.start(sink)
+        await transport.stop()
+        await transport.stop()
+        assert calls.left == [CHAT_ID]
+        calls.incoming(CHAT_ID, [(1001, tone(480, 1))])
+        await calls.drain()
+        await transport.send_frame(bytes(960))
+        assert got == [] and calls.sent == []
+        # The chat is free for a new transport in the same process.
+        again = GroupCallTransport(calls, CHAT_ID)
+        await again.start(sink)
+        assert again.joined
+        await again.stop()
+
+    run(scenario())
+
+
+def test_kicked_ends_the_call_and_rejoin_joins_again(run: Any) -> None:
+    async def scenario() -> None:
+        calls = FakeCalls()
+        transport = GroupCallTransport(calls, CHAT_ID)
+        reasons: list[str] = []
+        transport.on_ended = reasons.append
+        _got, sink = collect()
+        await transport.start(sink)
+        calls.in_call.discard(CHAT_ID)
+        await calls.push(ChatUpdate(CHAT_ID, ChatUpdate.Status.KICKED))
+        assert transport.ended.is_set() and not transport.joined
+        assert reasons == ["the bot was removed from the voice chat"]
+        await transport.send_frame(bytes(960))  # dropped, no error every tick
+        assert transport.frames_dropped == 1
+        await transport.rejoin()
+        assert transport.joined and not transport.ended.is_set()
+        await transport.send_frame(bytes(960))
+        assert len(calls.sent) == 1
+        await transport.stop()
+        assert calls.left == [CHAT_ID]
+
+    run(scenario())
+
+
+def test_a_call_that_vanished_under_send_frame_counts_as_ended(run: Any) -> None:
+    async def scenario() -> None:
+        calls = FakeCalls()
+        transport = GroupCallTransport(calls, CHAT_ID)
+        await transport.start(collect()[1])
+        calls.in_call.clear()
+        await transport.send_frame(bytes(960))
+        assert transport.ended.is_set()
+        await transport.stop()
+
+    run(scenario())
+
+
+def test_no_voice_chat_running_is_a_clear_error(run: Any) -> None:
+    async def scenario() -> None:
+        calls = FakeCalls(voice_chat_running=False)
+        transport = GroupCallTransport(calls, "@mygroup")
+        with pytest.raises(NoVoiceChatError, match="'@mygroup' has no voice chat running"):
+            await transport.start(collect()[1])
+        # Allowed to start one: it joins.
+        starter = GroupCallTransport(calls, "@mygroup", start_call=True)
+        await starter.start(collect()[1])
+        assert starter.joined
+        await starter.stop()
+
+    run(scenario())
+
+
+def test_a_chat_that_does_not_exist_is_a_clear_error(run: Any) -> None:
+    async def scenario() -> None:
+        calls = FakeCalls()
+        with pytest.raises(ChatNotFoundError, match="'@nosuchgroup' not found"):
+            await GroupCallTransport(calls, "@nosuchgroup").start(collect()[1])
+        with pytest.raises(ChatNotFoundError, match=r"chat -100777 not found.*PeerIdInvalid"):
+            await GroupCallTransport(calls, -100777).start(collect()[1])
+        with pytest.raises(ChatNotFoundError, match="private chat"):
+            await GroupCallTransport(calls, 12345).start(collect()[1])
+        assert calls.played == []
+
+    run(scenario())
+
+
+def test_bad_format_settings_are_named() -> None:
+    with pytest.raises(ValueError, match="sample_rate_hz 11025"):
+        GroupCallTransport(FakeCalls(), CHAT_ID, sample_rate_hz=11_025)
+    with pytest.raises(ValueError, match="channels must be 1 or 2, got 6"):
+        GroupCallTransport(FakeCalls(), CHAT_ID, channels=6)
