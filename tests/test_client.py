@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,6 +51,28 @@ def test_endpoint_url_and_headers_keep_the_key_out_of_the_url() -> None:
 def test_bad_endpoints_are_refused(endpoint: Endpoint, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         endpoint.validate()
+
+
+def test_debug_logs_of_client_and_emulator_never_show_the_key_or_token(
+    run: Run, caplog: pytest.LogCaptureFixture
+) -> None:
+    key, token = "AIzaNEVER-IN-LOGS", "auth_tokens/never-in-logs"
+    caplog.set_level(logging.DEBUG)
+
+    async def scenario() -> None:
+        config = EmulatorConfig(api_key=Secret(key), tokens=(Secret(token),))
+        async with Emulator(config) as emu:
+            async with connect(CONFIG, Endpoint(base_url=emu.url, api_key=Secret(key))):
+                pass
+            async with connect(CONFIG, Endpoint(base_url=emu.url, token=Secret(token))):
+                pass
+
+    run(scenario())
+    logged = caplog.text.lower()
+    # Both ends logged the handshake headers, with the values masked.
+    assert "> x-goog-api-key: ***" in logged and "< x-goog-api-key: ***" in logged
+    assert "> authorization: ***" in logged
+    assert key.lower() not in logged and "never-in-logs" not in logged
 
 
 def test_compression_is_off_by_default_and_can_be_enabled(run: Run) -> None:

@@ -12,6 +12,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from .._redact import redacting_logger
 from ..protocol import (
     AuthError,
     ConnectFailed,
@@ -163,6 +164,7 @@ async def _open(
                 ping_timeout=ping_timeout_s,
                 max_size=MAX_MESSAGE_BYTES,
                 proxy=None,
+                logger=redacting_logger("bridge.client.ws"),
             ),
             connect_timeout_s,
         )

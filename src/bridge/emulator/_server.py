@@ -19,6 +19,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from .._redact import redacting_logger
 from ._config import EmulatorConfig
 from ._records import SessionRecord
 from ._session import EmulatedConnection
@@ -107,7 +108,7 @@ class Emulator:
             ssl=context,
             process_request=self._process_request,
             max_size=self.config.max_message_bytes,
-            logger=log,
+            logger=redacting_logger("bridge.emulator.ws"),
         )
 
     async def stop(self) -> None:
