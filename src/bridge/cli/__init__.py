@@ -12,7 +12,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-COMMANDS: tuple[str, ...] = ()
+COMMANDS: tuple[str, ...] = (
+    "bridge.cli._voicenote",
+    "bridge.cli._login",
+    "bridge.cli._run",
+    "bridge.cli._emulator",
+    "bridge.cli._token",
+    "bridge.cli._demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,370 @@
+"""The bridge's configuration: one typed tree read from a TOML file and the environment.
+
+```toml
+[gemini]                       # the Live session (maps onto bridge.protocol.LiveConfig)
+model = "gemini-3.8-live"
+voice = "Puck"
+system_instruction = "You are a helpful voice assistant in a Telegram group call."
+[endpoint]                     # where to connect, and how to authenticate
+url = "wss://generativelanguage.googleapis.com"
+api_key = "..."                # better: the GEMINI_API_KEY environment variable
+[engine]
+uplink_chunk_ms = 20           # 20, 40 or 60
+jitter_target_ms = 40
+[transport]
+sample_rate_hz = 48000
+channels = 2
+```
+
+Every key may also come from the environment as `BRIDGE_<SECTION>_<KEY>` (for example
+`BRIDGE_ENGINE_UPLINK_CHUNK_MS=40`), and a few well-known names are honoured:
+`GEMINI_API_KEY`, `GOOGLE_API_KEY`, `GEMINI_MODEL`, `GEMINI_VOICE`, `GEMINI_URL`,
+`GEMINI_EPHEMERAL_TOKEN`. The environment wins over the file. Every value is validated and
+a bad one raises `ConfigError` naming the key (and where it came from). Secrets are held in
+`Secret`, so the tree's repr never shows them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+from ._secret import Secret
+
+__all__ = [
+    "BridgeConfig",
+    "ConfigError",
+    "EndpointConfig",
+    "EngineConfig",
+    "GeminiConfig",
+    "MetricsConfig",
+    "TelegramConfig",
+    "TransportConfig",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, malformed or out of range; `key` names it."""
+
+    def __init__(self, key: str, message: str, source: str = "") -> None:
+        self.key = key
+        self.source = source
+        where = f" (from {source})" if source else ""
+        super().__init__(f"{key}: {message}{where}")
+
+
+Check = Callable[[Any], str | None]
+
+
+def _setting(default: Any, check: Check | None = None, doc: str = "") -> Any:
+    """A dataclass field with a validator returning an error message or None."""
+    if isinstance(default, (list, dict)):
+        raise TypeError("use tuples for defaults")
+    return field(default=default, metadata={"check": check, "doc": doc})
+
+
+def _one_of(*allowed: object) -> Check:
+    def check(value: object) -> str | None:
+        return None if value in allowed else f"must be one of {list(allowed)}, got {value!r}"
+
+    return check
+
+
+def _range(low: float, high: float) -> Check:
+    def check(value: float) -> str | None:
+        return None if low <= value <= high else f"must be in [{low}, {high}], got {value!r}"
+
+    return check
+
+
+def _nonempty(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+def _url(value: str) -> str | None:
+    if value.startswith(("ws://", "wss://")):
+        return None
+    return f"must start with ws:// or wss://, got {value!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class GeminiConfig:
+    """What the Live session is: model, voice, instructions, transcription, detection."""
+
+    model: str = _setting("gemini-3.8-live", _nonempty, "model name, without 'models/'")
+    voice: str = _setting("Puck", _nonempty, "prebuilt voice name")
+    language_code: str = _setting("", None, "speech language, e.g. 'en-US'; empty = auto")
+    system_instruction: str = _setting(
+        "You are a helpful voice assistant in a Telegram group voice chat. Answer briefly.",
+    )
+    temperature: float | None = _setting(None, None, "sampling temperature")
+    input_transcription: bool = _setting(True, None, "transcribe what users say")
+    output_transcription: bool = _setting(True, None, "transcribe what the model says")
+    automatic_activity_detection: bool = _setting(True, None, "server-side VAD")
+    session_resumption: bool = _setting(True, None, "ask for resumption handles")
+    context_compression_tokens: int = _setting(
+        0, _range(0, 10_000_000), "sliding-window compression trigger; 0 = off"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    """Where the Live API is and how to authenticate to it."""
+
+    url: str = _setting("wss://generativelanguage.googleapis.com", _url)
+    api_version: str = _setting(
+        "", _one_of("", "v1", "v1beta", "v1alpha"), "empty: v1beta for keys, v1alpha for tokens"
+    )
+    api_key: Secret | None = _setting(None, None, "GEMINI_API_KEY")  # noqa: RUF009 (_setting returns a dataclass field)
+    ephemeral_token: Secret | None = _setting(None, None, "an auth_tokens/... token")  # noqa: RUF009 (_setting returns a dataclass field)
+    connect_timeout_s: float = _setting(10.0, _range(0.1, 300.0))
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Uplink chunking, playout, reconnection, local VAD."""
+
+    uplink_chunk_ms: int = _setting(20, _one_of(20, 40, 60), "audio per realtimeInput message")
+    jitter_target_ms: int = _setting(40, _range(10, 1000), "playout buffer aimed for")
+    jitter_max_ms: int = _setting(120_000, _range(100, 600_000), "model audio held at most")
+    ring_capacity_s: float = _setting(
+        30.0, _range(0.5, 600.0), "uplink audio held while reconnecting"
+    )
+    resume_margin_s: float = _setting(
+        5.0, _range(0.0, 60.0), "resume at the latest this long before goAway's timeLeft"
+    )
+    reconnect_max_attempts: int = _setting(8, _range(1, 1000))
+    reconnect_base_delay_s: float = _setting(0.2, _range(0.0, 60.0))
+    reconnect_max_delay_s: float = _setting(10.0, _range(0.0, 600.0))
+    vad_duck: bool = _setting(False, None, "duck bot output when a user starts speaking")
+    vad_threshold_dbfs: float = _setting(-35.0, _range(-90.0, 0.0))
+    vad_duck_gain: float = _setting(0.25, _range(0.0, 1.0), "output gain while ducked")
+    local_barge_in_ms: int = _setting(
+        300,
+        _range(0, 5000),
+        "user speech this long stops a reply already fully received (the server will not "
+        "send interrupted for it); 0 = off",
+    )
+    speaker_idle_ms: int = _setting(200, _range(20, 10_000), "forget a silent ssrc after this")
+
+
+@dataclass(frozen=True, slots=True)
+class TransportConfig:
+    """The audio endpoint's frame format."""
+
+    sample_rate_hz: int = _setting(48_000, _one_of(8_000, 16_000, 24_000, 48_000))
+    channels: int = _setting(1, _one_of(1, 2))
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """How much latency history each session keeps for its percentiles."""
+
+    histogram_capacity: int = _setting(65_536, _range(64, 10_000_000), "samples kept")
+
+
+# Later entries win: GEMINI_API_KEY over GOOGLE_API_KEY, as in google-genai.
+@dataclass(frozen=True, slots=True)
+class TelegramConfig:
+    """The Telegram account that joins the voice chat (a user account: bots cannot)."""
+
+    api_id: int = _setting(0, _range(0, 2**31 - 1), "from my.telegram.org; 0 = unset")
+    api_hash: Secret | None = _setting(None, None, "from my.telegram.org")  # noqa: RUF009 (_setting returns a dataclass field)
+    session_string: Secret | None = _setting(None, None, "a pyrogram session string")  # noqa: RUF009 (_setting returns a dataclass field)
+    chat_id: int = _setting(0, None, "the group whose voice chat to join; 0 = unset")
+
+
+_ENV_ALIASES: dict[str, tuple[str, str]] = {
+    "GOOGLE_API_KEY": ("endpoint", "api_key"),
+    "GEMINI_API_KEY": ("endpoint", "api_key"),
+    "GEMINI_EPHEMERAL_TOKEN": ("endpoint", "ephemeral_token"),
+    "GEMINI_URL": ("endpoint", "url"),
+    "GEMINI_MODEL": ("gemini", "model"),
+    "GEMINI_VOICE": ("gemini", "voice"),
+    "TELEGRAM_API_ID": ("telegram", "api_id"),
+    "TELEGRAM_API_HASH": ("telegram", "api_hash"),
+    "TELEGRAM_SESSION": ("telegram", "session_string"),
+    "TELEGRAM_CHAT_ID": ("telegram", "chat_id"),
+}
+_ENV_PREFIX = "BRIDGE_"
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeConfig:
+    """The whole configuration tree. Build it with `BridgeConfig.load()` or directly."""
+
+    gemini: GeminiConfig = field(default_factory=GeminiConfig)
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    transport: TransportConfig = field(default_factory=TransportConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+
+    def __post_init__(self) -> None:
+        for section in dataclasses.fields(self):
+            value = getattr(self, section.name)
+            for f in dataclasses.fields(value):
+                _validate(f"{section.name}.{f.name}", f, getattr(value, f.name), "")
+        if self.engine.reconnect_max_delay_s < self.engine.reconnect_base_delay_s:
+            raise ConfigError(
+                "engine.reconnect_max_delay_s", "must not be below reconnect_base_delay_s"
+            )
+
+    @classmethod
+    def load(cls, path: str | None = None, env: Mapping[str, str] | None = None) -> Self:
+        """Read `path` (TOML; None = defaults only), then apply the environment.
+
+        Raises `ConfigError` naming the offending key for unknown keys, wrong types and
+        out-of-range values; a missing or unparsable file is a `ConfigError` too.
+        """
+        env = os.environ if env is None else env
+        raw: dict[str, dict[str, tuple[Any, str]]] = {}
+        if path is not None:
+            try:
+                with open(path, "rb") as fh:
+                    document = tomllib.load(fh)
+            except FileNotFoundError:
+                raise ConfigError("config file", f"{path!r} does not exist") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError("config file", f"{path!r} is not valid TOML: {exc}") from None
+            for section, table in document.items():
+                if not isinstance(table, dict):
+                    raise ConfigError(section, "must be a [table]", path)
+                for key, value in table.items():
+                    raw.setdefault(section, {})[key] = (value, path)
+        for name, (section, key) in _ENV_ALIASES.items():
+            if env.get(name):
+                raw.setdefault(section, {})[key] = (env[name], f"${name}")
+        for name, value in env.items():
+            if not name.startswith(_ENV_PREFIX):
+                continue
+            rest = name[len(_ENV_PREFIX) :].lower()
+            section, _, key = rest.partition("_")
+            if section in _SECTIONS and key:
+                raw.setdefault(section, {})[key] = (value, f"${name}")
+        return cls._from_raw(raw)
+
+    @classmethod
+    def _from_raw(cls, raw: dict[str, dict[str, tuple[Any, str]]]) -> Self:
+        sections: dict[str, Any] = {}
+        for section, values in raw.items():
+            section_type = _SECTIONS.get(section)
+            if section_type is None:
+                source = next(iter(values.values()))[1] if values else ""
+                raise ConfigError(section, f"unknown section; known: {sorted(_SECTIONS)}", source)
+            hints = typing.get_type_hints(section_type)
+            fields_by_name = {f.name: f for f in dataclasses.fields(section_type)}
+            kwargs: dict[str, Any] = {}
+            for key, (value, source) in values.items():
+                full_key = f"{section}.{key}"
+                if key not in fields_by_name:
+                    raise ConfigError(
+                        full_key, f"unknown key; known: {sorted(fields_by_name)}", source
+                    )
+                converted = _convert(full_key, hints[key], value, source)
+                _validate(full_key, fields_by_name[key], converted, source)
+                kwargs[key] = converted
+            sections[section] = section_type(**kwargs)
+        return cls(**sections)
+
+    def with_overrides(self, **sections: Mapping[str, Any]) -> BridgeConfig:
+        """A copy with some keys replaced, e.g. `cfg.with_overrides(endpoint={"url": u})`."""
+        replaced: dict[str, Any] = {}
+        for section, values in sections.items():
+            current = getattr(self, section, None)
+            if current is None:
+                raise ConfigError(section, f"unknown section; known: {sorted(_SECTIONS)}")
+            known = {f.name for f in dataclasses.fields(current)}
+            for key in values:
+                if key not in known:
+                    raise ConfigError(f"{section}.{key}", f"unknown key; known: {sorted(known)}")
+            replaced[section] = dataclasses.replace(current, **values)
+        return dataclasses.replace(self, **replaced)
+
+    def describe(self) -> dict[str, dict[str, str]]:
+        """Every key with its value as text (secrets masked), for `--show-config`."""
+        return {
+            section.name: {
+                f.name: str(getattr(getattr(self, section.name), f.name))
+                for f in dataclasses.fields(getattr(self, section.name))
+            }
+            for section in dataclasses.fields(self)
+        }
+
+
+_SECTIONS: dict[str, type] = {
+    "gemini": GeminiConfig,
+    "endpoint": EndpointConfig,
+    "engine": EngineConfig,
+    "transport": TransportConfig,
+    "metrics": MetricsConfig,
+    "telegram": TelegramConfig,
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _convert(key: str, hint: Any, value: Any, source: str) -> Any:
+    """Coerce a TOML value or an environment string to the field's type."""
+    optional = False
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(hint))
+        hint = args[0]
+    if optional and (value is None or value == ""):
+        return None
+    from_env = isinstance(value, str) and source.startswith("$")
+    if hint is Secret:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(key, "must be a non-empty string", source)
+        return Secret(value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if from_env and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        raise ConfigError(key, f"must be true or false, got {_shown(value)}", source)
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if from_env:
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(key, f"must be an integer, got {_shown(value)}", source)
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if from_env:
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(key, f"must be a number, got {_shown(value)}", source)
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(key, f"must be a string, got {_shown(value)}", source)
+    raise TypeError(f"{key}: unsupported field type {hint!r}")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _validate(key: str, f: dataclasses.Field[Any], value: Any, source: str) -> None:
+    check: Check | None = f.metadata.get("check")
+    if check is None or value is None:
+        return
+    problem = check(value)
+    if problem:
+        raise ConfigError(key, problem, source)

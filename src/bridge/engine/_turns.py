@@ -1,0 +1,163 @@
+"""Turn bookkeeping: which reply is playing, how much of it was heard, its transcripts.
+
+A turn is one exchange: what the user said and the model's reply, numbered from 0. The
+server's `turnComplete` (or the end of a connection) closes the current turn, but its
+audio may still be playing: such turns wait in `playing` until the jitter buffer has
+played all of their audio, and only then publish `TurnEnded`. `interrupted` ends every
+turn at once with the part that was heard.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from ._downlink import Downlink
+from ._publish import Publisher
+from .events import Role, Transcript, TurnEnded, TurnStarted
+
+FirstPlayed = Callable[[float, float], None]
+"""Called with (reply audio arrival time, first frame played time) once per turn."""
+
+
+class Turn:
+    """One exchange."""
+
+    __slots__ = (
+        "audio_in_s",
+        "ended",
+        "final_roles",
+        "first_played_s",
+        "generation_done",
+        "id",
+        "input_text",
+        "output_text",
+        "played_from",
+        "pushed",
+        "started",
+    )
+
+    def __init__(self, turn_id: int) -> None:
+        self.id = turn_id
+        self.input_text = ""
+        self.output_text = ""
+        self.started = False
+        """The first reply audio arrived."""
+        self.ended = False
+        """`TurnEnded` was published."""
+        self.final_roles: set[str] = set()
+        self.generation_done = False
+        self.audio_in_s = math.nan
+        self.first_played_s = math.nan
+        self.played_from = 0
+        """Jitter-buffer play position at which this turn's audio starts."""
+        self.pushed = 0
+        """Samples per channel of this turn's audio queued for playout."""
+
+
+class Turns:
+    """The current turn and the completed ones still playing, for one session."""
+
+    def __init__(
+        self,
+        downlink: Downlink,
+        publisher: Publisher,
+        counters: dict[str, int],
+        on_first_played: FirstPlayed,
+    ) -> None:
+        self._downlink = downlink
+        self._publisher = publisher
+        self._counters = counters
+        self._on_first_played = on_first_played
+        self.current = Turn(0)
+        self.playing: list[Turn] = []
+        self.reply_started_s = math.inf
+        """When the latest reply began to play (`time.monotonic()`)."""
+
+    def audio(self, pcm: bytes, rate_hz: int) -> None:
+        """Reply audio for the current turn."""
+        turn = self.current
+        if turn.ended:
+            return  # the rest of an interrupted reply: never play it
+        downlink = self._downlink
+        if not turn.started:
+            turn.started = True
+            turn.audio_in_s = time.monotonic()
+            turn.played_from = downlink.jitter.played_samples + downlink.queued_samples()
+            self._publisher.publish(TurnStarted(turn.id))
+        turn.pushed += downlink.push(pcm, rate_hz)
+
+    def generation_complete(self) -> None:
+        """The server sent the whole reply: play out what is left without waiting."""
+        if not self.current.ended:
+            self.current.generation_done = True
+            self._downlink.jitter.mark_end()
+
+    def transcript(self, role: Role, text: str, finished: bool) -> None:
+        """Input or output transcription: published cumulative for the turn."""
+        turn = self.current
+        if role == "user":
+            turn.input_text += text
+            cumulative = turn.input_text
+        else:
+            turn.output_text += text
+            cumulative = turn.output_text
+        if finished:
+            turn.final_roles.add(role)
+        self._publisher.publish(Transcript(role, turn.id, cumulative, finished))
+
+    def turn_complete(self) -> None:
+        """The server closed the turn: final transcripts; its audio keeps playing."""
+        turn = self.current
+        user_text, model_text = turn.input_text, turn.output_text
+        if user_text and "user" not in turn.final_roles:
+            self._publisher.publish(Transcript("user", turn.id, user_text, True))
+        if model_text and "model" not in turn.final_roles:
+            self._publisher.publish(Transcript("model", turn.id, model_text, True))
+        self._close_current()
+
+    def connection_ended(self) -> None:
+        """A reply cut off mid-generation by a lost connection plays out what arrived."""
+        if self.current.started:
+            self._close_current()
+
+    def interrupt_all(self) -> None:
+        """Barge-in: every started turn ends now, interrupted, with what was heard."""
+        for turn in self.playing:
+            self._end(turn, interrupted=True)
+        self.playing.clear()
+        if self.current.started and not self.current.ended:
+            self._end(self.current, interrupted=True)
+
+    def after_frame(self, n_reply_samples: int, now_s: float) -> None:
+        """After each played frame: first-frame timing, and turns that finished playing."""
+        if n_reply_samples:
+            for turn in (*self.playing, self.current):
+                if turn.started and math.isnan(turn.first_played_s):
+                    turn.first_played_s = now_s
+                    self.reply_started_s = now_s
+                    self._on_first_played(turn.audio_in_s, now_s)
+        if self.playing:
+            jitter = self._downlink.jitter
+            played = jitter.played_samples
+            idle = not jitter.is_playing and jitter.depth_ms == 0
+            while self.playing and (
+                idle or played >= self.playing[0].played_from + self.playing[0].pushed
+            ):
+                self._end(self.playing.pop(0), interrupted=False)
+
+    def _close_current(self) -> None:
+        turn = self.current
+        if turn.started and not turn.ended:
+            turn.generation_done = True
+            self._downlink.jitter.mark_end()
+            self.playing.append(turn)
+        self.current = Turn(turn.id + 1)
+
+    def _end(self, turn: Turn, *, interrupted: bool) -> None:
+        turn.ended = True
+        self._counters["turns"] += 1
+        played = self._downlink.jitter.played_samples - turn.played_from
+        heard_s = max(0, min(played, turn.pushed)) / self._downlink.sample_rate_hz
+        self._publisher.publish(TurnEnded(turn.id, interrupted, heard_s))

@@ -1,0 +1,147 @@
+"""Uplink: speaker frames → mix → 48k→16k → ring buffer → one audio message per chunk.
+
+The frame handler (`on_frame`) runs on the event loop for every 10 ms speaker frame and
+does no I/O: it mixes, resamples into the ring buffer and wakes the sender. The sender
+task sends whole chunks (20/40/60 ms) and removes them from the ring only once the socket
+has taken them, so audio produced while there is no connection (goAway, a drop) waits in
+the ring and goes out, once and in order, on the next connection. When the ring is full
+the oldest audio is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+import numpy as np
+
+from _dsp import Resampler, RingBuffer
+
+from ..protocol import encode_audio
+from ._metrics import Histogram
+from ._mixer import UplinkMixer
+from ._vad import EnergyVad
+
+log = logging.getLogger(__name__)
+
+GEMINI_INPUT_RATE_HZ = 16_000
+SendMessage = Callable[[bytes], Awaitable[None]]
+
+
+class Uplink:
+    """One session's uplink DSP and the task that feeds the socket."""
+
+    def __init__(
+        self,
+        *,
+        sample_rate_hz: int,
+        channels: int,
+        chunk_ms: int,
+        ring_capacity_s: float,
+        vad: EnergyVad,
+        idle_ticks: int,
+        histogram_capacity: int,
+    ) -> None:
+        self.chunk_ms = chunk_ms
+        self.chunk_samples = GEMINI_INPUT_RATE_HZ * chunk_ms // 1000
+        frame_samples = sample_rate_hz // 100
+        self.mixer = UplinkMixer(
+            frame_samples * 2 * channels, self._on_mixed, idle_ticks=idle_ticks
+        )
+        self.resampler = Resampler(
+            sample_rate_hz, GEMINI_INPUT_RATE_HZ, in_channels=channels, out_channels=1
+        )
+        self._frame16 = np.zeros(self.resampler.max_output_frames(frame_samples), dtype=np.int16)
+        self.ring = RingBuffer(
+            int(ring_capacity_s * GEMINI_INPUT_RATE_HZ), channels=1, overflow="drop_oldest"
+        )
+        self.vad = vad
+        self.ready = asyncio.Event()
+        """Set when at least one chunk is waiting (or on connect), cleared by the sender."""
+        self.send_lock = asyncio.Lock()
+        """Held while a chunk is on its way into the socket; taken to close a socket."""
+        self.processing_us = Histogram(histogram_capacity)
+        self.latency_us = Histogram(histogram_capacity)
+        self._pending_ns = 0
+        self._chunk_done_s: deque[float] = deque()
+        self._resampled = 0
+        self.bytes_sent = 0
+        self.chunks_sent = 0
+        self._logged_drops = 0
+
+    @property
+    def depth_ms(self) -> float:
+        """Audio waiting in the ring."""
+        return self.ring.available * 1000 / GEMINI_INPUT_RATE_HZ
+
+    def on_frame(self, ssrc: int, pcm: bytes) -> None:
+        """Transport frame handler. Raises `FrameSizeError` for a wrong-sized frame."""
+        started_ns = time.perf_counter_ns()
+        self.mixer.push(ssrc, pcm)
+        self._pending_ns += time.perf_counter_ns() - started_ns
+
+    def tick(self) -> None:
+        """The playout clock's 10 ms tick: lets the mixer emit a mix that is due."""
+        started_ns = time.perf_counter_ns()
+        self.mixer.tick()
+        self._pending_ns += time.perf_counter_ns() - started_ns
+
+    def _on_mixed(self, pcm: bytes | memoryview) -> None:
+        n = self.resampler.process_into(pcm, self._frame16.data)
+        frame = self._frame16[:n]
+        now_s = time.monotonic()
+        self.vad.update(frame, now_s)
+        ring = self.ring
+        before = ring.available
+        ring.write(frame.data)
+        self._resampled += n
+        chunk = self.chunk_samples
+        # One completion time per whole chunk, to measure frame-in → bytes-on-socket.
+        for _ in range((before + n) // chunk - before // chunk):
+            self._chunk_done_s.append(now_s)
+        while len(self._chunk_done_s) > ring.capacity // chunk:
+            self._chunk_done_s.popleft()
+        if ring.available >= chunk:
+            self.ready.set()
+
+    async def send_pending(self, send: SendMessage, *, flush: bool = False) -> None:
+        """Send every whole chunk in the ring (and, with `flush`, the remainder).
+
+        A chunk leaves the ring only after `send` returned; if `send` raises (the socket
+        closed), the chunk stays for the next connection and the error propagates.
+        `processing_us` counts CPU work only (mix, resample, VAD, ring, base64/JSON), not
+        the socket write, which may yield to other tasks.
+        """
+        ring = self.ring
+        chunk = self.chunk_samples
+        while True:
+            # Checked under the lock: the sender task and a flush from stop() may race.
+            async with self.send_lock:
+                available = ring.available
+                if available < chunk and not (flush and available):
+                    break
+                n = min(chunk, available)
+                started_ns = time.perf_counter_ns()
+                data = ring.peek(n)
+                message = encode_audio(data, sample_rate_hz=GEMINI_INPUT_RATE_HZ)
+                elapsed_ns = time.perf_counter_ns() - started_ns
+                dropped_before = ring.dropped
+                await send(message)
+                # If the ring overflowed meanwhile, part of `data` is already gone.
+                ring.skip(max(0, min(n - (ring.dropped - dropped_before), ring.available)))
+            self.bytes_sent += data.nbytes
+            self.chunks_sent += 1
+            scale = 20 / self.chunk_ms
+            self.processing_us.record((self._pending_ns + elapsed_ns) * scale / 1000)
+            self._pending_ns = 0
+            if self._chunk_done_s:
+                self.latency_us.record((time.monotonic() - self._chunk_done_s.popleft()) * 1e6)
+        if ring.dropped > self._logged_drops:
+            log.warning(
+                "uplink ring overflowed: %.2f s of user audio dropped so far",
+                ring.dropped / GEMINI_INPUT_RATE_HZ,
+            )
+            self._logged_drops = ring.dropped

@@ -1,0 +1,105 @@
+"""Built-in tools: the current time anywhere, and exact arithmetic.
+
+Both are things a speech model gets wrong on its own (it has no clock and guesses sums).
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import operator
+import zoneinfo
+from collections.abc import Callable
+from typing import Any
+
+from ._registry import ToolRegistry
+
+_MAX_EXPRESSION_CHARS = 200
+_MAX_EXPONENT = 1000
+
+
+async def current_time(timezone: str = "UTC") -> dict[str, Any]:
+    """The current date and time in an IANA time zone such as 'Europe/Berlin'."""
+    try:
+        zone = zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {timezone!r}") from None
+    now = dt.datetime.now(zone)
+    return {
+        "timezone": timezone,
+        "iso": now.isoformat(timespec="seconds"),
+        "weekday": now.strftime("%A"),
+        "time": now.strftime("%H:%M"),
+    }
+
+
+_BINARY: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_UNARY: dict[type, Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+
+
+def _evaluate(node: ast.AST) -> float | int:
+    if isinstance(node, ast.Expression):
+        return _evaluate(node.body)
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        if isinstance(node.value, bool):
+            raise ValueError("booleans are not numbers here")
+        return node.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        left, right = _evaluate(node.left), _evaluate(node.right)
+        if isinstance(node.op, ast.Pow) and abs(right) > _MAX_EXPONENT:
+            raise ValueError(f"exponent {right} is too large")
+        return _BINARY[type(node.op)](left, right)  # type: ignore[no-any-return]
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return _UNARY[type(node.op)](_evaluate(node.operand))  # type: ignore[no-any-return]
+    raise ValueError(f"unsupported element {type(node).__name__}: only numbers and + - * / // % **")
+
+
+async def calculate(expression: str) -> dict[str, Any]:
+    """Evaluate an arithmetic expression exactly, e.g. '17 * 23 + 4'."""
+    if len(expression) > _MAX_EXPRESSION_CHARS:
+        raise ValueError(f"expression longer than {_MAX_EXPRESSION_CHARS} characters")
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError:
+        raise ValueError(f"not an arithmetic expression: {expression!r}") from None
+    return {"expression": expression, "value": _evaluate(tree)}
+
+
+def builtin_tools() -> ToolRegistry:
+    """A registry holding the built-in tools `current_time` and `calculate`."""
+    tools = ToolRegistry()
+    tools.register(
+        "current_time",
+        current_time,
+        description="Get the current date, weekday and time in an IANA time zone.",
+        parameters={
+            "type": "object",
+            "properties": {
+                "timezone": {
+                    "type": "string",
+                    "description": "IANA time zone, e.g. 'Europe/Berlin'; default UTC",
+                }
+            },
+        },
+        timeout_s=2.0,
+    )
+    tools.register(
+        "calculate",
+        calculate,
+        description="Evaluate an arithmetic expression exactly (+ - * / // % **).",
+        parameters={
+            "type": "object",
+            "properties": {"expression": {"type": "string", "description": "e.g. '17*23+4'"}},
+            "required": ["expression"],
+        },
+        timeout_s=2.0,
+    )
+    return tools

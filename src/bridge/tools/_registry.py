@@ -1,0 +1,154 @@
+"""A registry of async Python callables the model may call, declared with JSON schema."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._schema import SchemaError, check_schema, validate
+
+ToolHandler = Callable[..., Awaitable[Any]]
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+
+
+class ToolError(Exception):
+    """A tool could not be registered or called; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """One callable tool: its declaration and the coroutine function that runs it."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    handler: ToolHandler
+    timeout_s: float
+
+    def declaration(self) -> dict[str, Any]:
+        """The `functionDeclarations` entry sent in the setup message."""
+        declaration: dict[str, Any] = {"name": self.name, "description": self.description}
+        if self.parameters.get("properties"):
+            declaration["parameters"] = dict(self.parameters)
+        return declaration
+
+
+class ToolRegistry:
+    """Named async tools. `call()` validates arguments, runs the tool, never raises.
+
+    ```python
+    tools = ToolRegistry()
+
+    @tools.tool(description="Add two numbers.", parameters={
+        "type": "object",
+        "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+        "required": ["a", "b"]})
+    async def add(a: float, b: float) -> float:
+        return a + b
+    ```
+    """
+
+    def __init__(self) -> None:
+        self._tools: dict[str, Tool] = {}
+
+    def register(
+        self,
+        name: str,
+        handler: ToolHandler,
+        *,
+        description: str,
+        parameters: Mapping[str, Any] | None = None,
+        timeout_s: float = 30.0,
+    ) -> Tool:
+        """Add a tool. `parameters` is a JSON schema of type object (None = no arguments)."""
+        if not _NAME.match(name):
+            raise ToolError(f"tool name {name!r} must match {_NAME.pattern}")
+        if name in self._tools:
+            raise ToolError(f"tool {name!r} is already registered")
+        if not inspect.iscoroutinefunction(handler):
+            raise ToolError(f"tool {name!r}: handler must be an async function")
+        if not description.strip():
+            raise ToolError(f"tool {name!r}: description must not be empty")
+        if timeout_s <= 0:
+            raise ToolError(f"tool {name!r}: timeout_s must be positive, got {timeout_s}")
+        schema: Mapping[str, Any] = parameters or {"type": "object", "properties": {}}
+        try:
+            check_schema(schema)
+        except SchemaError as exc:
+            raise ToolError(f"tool {name!r}: bad parameters schema: {exc}") from None
+        if schema.get("type") != "object":
+            raise ToolError(f"tool {name!r}: parameters schema must have type 'object'")
+        tool = Tool(name, description, schema, handler, timeout_s)
+        self._tools[name] = tool
+        return tool
+
+    def tool(
+        self,
+        name: str | None = None,
+        *,
+        description: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        timeout_s: float = 30.0,
+    ) -> Callable[[ToolHandler], ToolHandler]:
+        """Decorator form of `register`; the docstring is the default description."""
+
+        def decorate(handler: ToolHandler) -> ToolHandler:
+            self.register(
+                name or handler.__name__,
+                handler,
+                description=description or inspect.getdoc(handler) or "",
+                parameters=parameters,
+                timeout_s=timeout_s,
+            )
+            return handler
+
+        return decorate
+
+    def declarations(self) -> list[dict[str, Any]]:
+        """All tools as `functionDeclarations` entries."""
+        return [tool.declaration() for tool in self._tools.values()]
+
+    def get(self, name: str) -> Tool | None:
+        """The tool called `name`, or None."""
+        return self._tools.get(name)
+
+    async def call(self, name: str, args: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Run a tool; the result is the `response` object of a functionResponse.
+
+        Success gives `{"result": value}` (a dict result is passed through as is); an
+        unknown tool, invalid arguments, a timeout or an exception gives `{"error": text}`.
+        Cancellation propagates (the caller cancelled the call).
+        """
+        tool = self._tools.get(name)
+        if tool is None:
+            return {"error": f"unknown tool {name!r}; available: {sorted(self._tools)}"}
+        arguments = dict(args or {})
+        try:
+            validate(tool.parameters, arguments, "args")
+        except SchemaError as exc:
+            return {"error": f"invalid arguments for {name}: {exc}"}
+        try:
+            result = await asyncio.wait_for(tool.handler(**arguments), tool.timeout_s)
+        except TimeoutError:
+            return {"error": f"{name} timed out after {tool.timeout_s:g} s"}
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return {"error": f"{name} failed: {type(exc).__name__}: {exc}"}
+        if isinstance(result, dict):
+            return result
+        return {"result": result}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(self._tools.values())
+
+    def __len__(self) -> int:
+        return len(self._tools)

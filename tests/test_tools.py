@@ -1,0 +1,132 @@
+"""Tool registry: declarations, argument validation, errors returned instead of raised."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bridge.tools import ToolError, ToolRegistry, builtin_tools
+
+Run = Callable[..., Any]
+BAD = "invalid arguments for add: "
+
+ADD_SCHEMA = {
+    "type": "object",
+    "properties": {"a": {"type": "number"}, "b": {"type": "number", "minimum": 0}},
+    "required": ["a", "b"],
+}
+
+
+def registry() -> ToolRegistry:
+    tools = ToolRegistry()
+
+    @tools.tool(parameters=ADD_SCHEMA)
+    async def add(a: float, b: float) -> float:
+        """Add two numbers."""
+        return a + b
+
+    @tools.tool(description="Takes too long.", timeout_s=0.05)
+    async def slow() -> None:
+        await asyncio.sleep(10)
+
+    @tools.tool(description="Breaks.")
+    async def broken() -> None:
+        raise KeyError("gone")
+
+    return tools
+
+
+def test_declarations_use_the_docstring_and_schema() -> None:
+    declarations = {d["name"]: d for d in registry().declarations()}
+    assert declarations["add"] == {
+        "name": "add",
+        "description": "Add two numbers.",
+        "parameters": ADD_SCHEMA,
+    }
+    assert "parameters" not in declarations["slow"]
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "expected"),
+    [
+        ("add", {"a": 2, "b": 3.5}, {"result": 5.5}),
+        ("add", {"a": 2}, {"error": BAD + "args.b: required"}),
+        ("add", {"a": "2", "b": 1}, {"error": BAD + "args.a: expected number, got str"}),
+        ("add", {"a": 1, "b": -1}, {"error": BAD + "args.b: must be >= 0, got -1"}),
+        ("add", {"a": 1, "b": 1, "c": 1}, {"error": BAD + "args.c: unexpected argument"}),
+        ("slow", {}, {"error": "slow timed out after 0.05 s"}),
+        ("broken", {}, {"error": "broken failed: KeyError: 'gone'"}),
+        ("nope", {}, {"error": "unknown tool 'nope'; available: ['add', 'broken', 'slow']"}),
+    ],
+)  # fmt: skip
+def test_call_results_and_errors(run: Run, name: str, args: dict[str, Any], expected: Any) -> None:
+    assert run(registry().call(name, args)) == expected
+
+
+def test_cancellation_propagates_to_the_caller(run: Run) -> None:
+    tools = ToolRegistry()
+    started = asyncio.Event()
+
+    @tools.tool(description="Waits forever.")
+    async def wait() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    async def scenario() -> None:
+        task = asyncio.create_task(tools.call("wait", {}))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"name": "bad name"}, "must match"),
+        ({"name": "add"}, "already registered"),
+        ({"description": " "}, "description"),
+        ({"timeout_s": 0}, "timeout_s"),
+        ({"parameters": {"type": "string"}}, "type 'object'"),
+        ({"parameters": {"type": "object", "properties": {"x": {"type": "date"}}}}, "x.type"),
+        ({"parameters": {"type": "object", "required": ["x"]}}, "'x' is not in properties"),
+    ],
+)
+def test_bad_registrations_say_what_is_wrong(kwargs: dict[str, Any], fragment: str) -> None:
+    tools = registry()
+
+    async def handler() -> None:
+        return None
+
+    arguments: dict[str, Any] = {"name": "fresh", "description": "d", **kwargs}
+    name = arguments.pop("name")
+    with pytest.raises(ToolError, match=fragment):
+        tools.register(name, handler, **arguments)
+
+
+def test_sync_handler_is_refused() -> None:
+    with pytest.raises(ToolError, match="async"):
+        ToolRegistry().register("f", lambda: 1, description="d")  # type: ignore[arg-type]
+
+
+def test_builtin_calculate_is_exact_and_safe(run: Run) -> None:
+    tools = builtin_tools()
+    assert run(tools.call("calculate", {"expression": "17 * 23 + 4"}))["value"] == 395
+    assert run(tools.call("calculate", {"expression": "2 ** 0.5"}))["value"] == 2**0.5
+    for evil in ("__import__('os')", "(1).__class__", "9 ** 9 ** 9", "x + 1", "True + 1"):
+        assert "error" in run(tools.call("calculate", {"expression": evil})), evil
+
+
+def test_builtin_current_time(run: Run) -> None:
+    tools = builtin_tools()
+    result = run(tools.call("current_time", {"timezone": "Asia/Tokyo"}))
+    assert result["iso"].endswith("+09:00")
+    assert (
+        "unknown time zone" in run(tools.call("current_time", {"timezone": "Mars/Base"}))["error"]
+    )
+    assert run(tools.call("current_time", {}))["timezone"] == "UTC"
