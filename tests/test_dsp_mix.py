@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _dsp import mix_into
+from _dsp import mix_into, peak_abs
 
 KNEE = 24576
 
@@ -73,3 +73,19 @@ def test_bad_input() -> None:
         mix_into([], b"\x00" * 8)
     with pytest.raises(ValueError, match="odd number of bytes"):
         mix_into([b"\x00" * 7], bytearray(8))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-32768, 32767), max_size=600))
+def test_peak_abs_matches_numpy_including_the_most_negative_sample(samples: list[int]) -> None:
+    data = np.array(samples, dtype=np.int16)
+    expected = int(np.abs(data.astype(np.int32)).max()) if samples else 0
+    assert peak_abs(data) == expected
+    assert peak_abs(data.tobytes()) == expected
+
+
+def test_peak_abs_refuses_what_is_not_int16() -> None:
+    with pytest.raises(TypeError, match="int16"):
+        peak_abs(np.zeros(4, dtype=np.float32))
+    with pytest.raises(ValueError, match="odd number of bytes"):
+        peak_abs(b"\x00\x01\x02")

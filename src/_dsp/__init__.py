@@ -5,8 +5,8 @@ stereo) or float32; outputs are numpy arrays.
 """
 
 from ._jitter import JitterBuffer
-from ._mix import mix_into
+from ._mix import mix_into, peak_abs
 from ._resample import Resampler
 from ._ring import RingBuffer
 
-__all__ = ["JitterBuffer", "Resampler", "RingBuffer", "mix_into"]
+__all__ = ["JitterBuffer", "Resampler", "RingBuffer", "mix_into", "peak_abs"]

@@ -2,7 +2,8 @@
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import Buffer
+
+from ._typing import AudioBuffer
 
 class JitterBuffer:
     """Turns bursty int16 audio into a steady stream of `frame_ms` frames.
@@ -51,11 +52,11 @@ class JitterBuffer:
     @property
     def is_playing(self) -> bool:
         """True while a talkspurt, or its fade-out, is being played; False when idle."""
-    def push(self, data: Buffer) -> int:
+    def push(self, data: AudioBuffer) -> int:
         """Queue interleaved int16 audio; return samples per channel accepted."""
     def pop(self) -> npt.NDArray[np.int16]:
         """Return exactly one frame (`frame_samples * channels` int16 values)."""
-    def pop_into(self, out: Buffer) -> int:
+    def pop_into(self, out: AudioBuffer) -> int:
         """Write exactly one frame into writable int16 `out`; return samples per channel
         of pushed audio in it (0 for pure silence)."""
     def clear(self) -> None:

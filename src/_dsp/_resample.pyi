@@ -4,7 +4,8 @@ from typing import Literal, overload
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import Buffer
+
+from ._typing import AudioBuffer
 
 class Resampler:
     """Streaming rational polyphase FIR resampler with fused channel conversion.
@@ -51,8 +52,8 @@ class Resampler:
     @overload
     def process(self, data: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
     @overload
-    def process(self, data: Buffer) -> npt.NDArray[np.int16]: ...
-    def process_into(self, data: Buffer, out: Buffer) -> int:
+    def process(self, data: AudioBuffer) -> npt.NDArray[np.int16]: ...
+    def process_into(self, data: AudioBuffer, out: AudioBuffer) -> int:
         """Resample `data` into writable `out` (same dtype as `data`, interleaved with
         `out_channels`); return frames written. ValueError if `out` is too small, before
         any state changes."""

@@ -4,7 +4,8 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import Buffer
+
+from ._typing import AudioBuffer
 
 class RingBuffer:
     """Fixed-capacity FIFO of int16 audio, interleaved when `channels` is 2.
@@ -43,11 +44,11 @@ class RingBuffer:
     @property
     def dropped(self) -> int:
         """Frames discarded so far under overflow="drop_oldest"."""
-    def write(self, data: Buffer) -> int:
+    def write(self, data: AudioBuffer) -> int:
         """Append interleaved int16 frames; return the number of frames written."""
     def read(self, n: int) -> npt.NDArray[np.int16]:
         """Remove and return the oldest `n` frames; ValueError if fewer are available."""
-    def read_into(self, out: Buffer) -> int:
+    def read_into(self, out: AudioBuffer) -> int:
         """Move min(available, len(out) // channels) frames into writable int16 `out`;
         return the number of frames moved."""
     def peek(self, n: int) -> npt.NDArray[np.int16]:

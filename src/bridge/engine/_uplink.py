@@ -55,6 +55,7 @@ class Uplink:
             sample_rate_hz, GEMINI_INPUT_RATE_HZ, in_channels=channels, out_channels=1
         )
         self._frame16 = np.zeros(self.resampler.max_output_frames(frame_samples), dtype=np.int16)
+        self._frame16_buffer = self._frame16.data  # reused: a fresh memoryview costs per frame
         self.ring = RingBuffer(
             int(ring_capacity_s * GEMINI_INPUT_RATE_HZ), channels=1, overflow="drop_oldest"
         )
@@ -90,7 +91,7 @@ class Uplink:
         self._pending_ns += time.perf_counter_ns() - started_ns
 
     def _on_mixed(self, pcm: bytes | memoryview) -> None:
-        n = self.resampler.process_into(pcm, self._frame16.data)
+        n = self.resampler.process_into(pcm, self._frame16_buffer)
         frame = self._frame16[:n]
         now_s = time.monotonic()
         self.vad.update(frame, now_s)

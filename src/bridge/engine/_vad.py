@@ -13,6 +13,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from _dsp import peak_abs
+
 
 class EnergyVad:
     """Peak-level voice activity with hysteresis; `update()` per frame, no allocation."""
@@ -36,9 +38,7 @@ class EnergyVad:
         """Feed one frame; returns True exactly when activity starts."""
         if frame.size == 0:
             return False
-        # abs() of -32768 wraps to -32768, which reads as 32768 when viewed unsigned.
-        peak = int(np.abs(frame).view(np.uint16).max())
-        if peak >= self.threshold:
+        if peak_abs(frame) >= self.threshold:
             if self._loud_run == 0:
                 self._onset_candidate = now_s
             self._loud_run += 1
