@@ -113,3 +113,14 @@ def test_cross_field_rule_and_overrides() -> None:
         BridgeConfig().with_overrides(engine={"uplink_chunk_ms": 30})
     config = BridgeConfig().with_overrides(endpoint={"url": "ws://127.0.0.1:9"})
     assert config.endpoint.url == "ws://127.0.0.1:9"
+
+
+def test_chat_allowlist_from_file_and_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, '[telegram]\nallow = ["@alice", 123456]\nadmins = false\n')
+    config = BridgeConfig.load(path, {})
+    assert config.telegram.allow == ("@alice", "123456")
+    assert config.telegram.admins is False
+    env = {"BRIDGE_TELEGRAM_ALLOW": "@bob, 42"}
+    assert BridgeConfig.load(path, env).telegram.allow == ("@bob", "42")
+    with pytest.raises(ConfigError, match=r"telegram\.allow: must be a list"):
+        BridgeConfig.load(write(tmp_path, '[telegram]\nallow = "@alice"\n'), {})

@@ -178,6 +178,10 @@ class TelegramConfig:
     api_hash: Secret | None = _setting(None, None, "from my.telegram.org")  # noqa: RUF009 (_setting returns a dataclass field)
     session_string: Secret | None = _setting(None, None, "a pyrogram session string")  # noqa: RUF009 (_setting returns a dataclass field)
     chat_id: int = _setting(0, None, "the group whose voice chat to join; 0 = unset")
+    allow: tuple[str, ...] = _setting(
+        (), None, "user ids or @usernames who may use /gemini and /stop, besides admins"
+    )
+    admins: bool = _setting(True, None, "group admins may use /gemini and /stop")
 
 
 _ENV_ALIASES: dict[str, tuple[str, str]] = {
@@ -353,6 +357,14 @@ def _convert(key: str, hint: Any, value: Any, source: str) -> Any:
         if isinstance(value, str):
             return value
         raise ConfigError(key, f"must be a string, got {_shown(value)}", source)
+    if typing.get_origin(hint) is tuple:
+        # A TOML list, or a comma-separated environment value; entries kept as text.
+        items = [item.strip() for item in value.split(",") if item.strip()] if from_env else value
+        if isinstance(items, list) and all(
+            isinstance(item, (str, int)) and not isinstance(item, bool) for item in items
+        ):
+            return tuple(str(item) for item in items)
+        raise ConfigError(key, f"must be a list of names or ids, got {_shown(value)}", source)
     raise TypeError(f"{key}: unsupported field type {hint!r}")
 
 

@@ -80,14 +80,17 @@ def main(args: argparse.Namespace) -> int:
     if not args.chat and not args.wait:
         return _fail("give at least one --chat (or --wait to go live on /gemini only)")
     try:
-        chats = chats_from_args(args.chat)
-        access = AccessPolicy(args.allow, admins=not args.no_admins)
-    except ValueError as exc:
-        return _fail(str(exc))
-    try:
         config = BridgeConfig.load(args.config)
     except ConfigError as exc:
         return _fail(f"configuration: {exc}")
+    try:
+        chats = chats_from_args(args.chat)
+        access = AccessPolicy(
+            (*config.telegram.allow, *args.allow),
+            admins=config.telegram.admins and not args.no_admins,
+        )
+    except ValueError as exc:
+        return _fail(str(exc))
     try:
         credentials = _credentials(config, TelegramCredentials)
     except CredentialsError as exc:
