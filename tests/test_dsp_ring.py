@@ -75,6 +75,7 @@ def test_read_into_moves_what_fits() -> None:
         ({"capacity": 0}, ValueError),
         ({"capacity": 4, "channels": 3}, ValueError),
         ({"capacity": 4, "overflow": "wrap"}, ValueError),
+        ({"capacity": 4, "dtype": "float64"}, ValueError),
     ],
 )
 def test_bad_construction(kwargs: dict[str, object], error: type[Exception]) -> None:
@@ -106,6 +107,22 @@ def test_bad_input_is_rejected_and_leaves_buffer_unchanged() -> None:
     np.testing.assert_array_equal(ring.read(2), np.arange(4))
 
 
+def test_float32_ring_round_trips_exactly_and_refuses_int16() -> None:
+    ring = RingBuffer(4, channels=2, dtype="float32")
+    assert ring.dtype == "float32"
+    data = np.array([0.5, -0.25, 1e-7, -1.0], dtype=np.float32)
+    assert ring.write(data) == 2
+    with pytest.raises(TypeError, match="holds float32"):
+        ring.write(np.zeros(2, dtype=np.int16))
+    with pytest.raises(TypeError, match="holds float32"):
+        ring.write(b"\x00\x00\x00\x00")  # bytes count as int16
+    with pytest.raises(TypeError, match="float32"):
+        ring.read_into(np.zeros(2, dtype=np.int16))
+    out = ring.read(2)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, data)
+
+
 class RingModel(RuleBasedStateMachine):
     """Every operation agrees with a bounded deque of frames."""
 
@@ -118,10 +135,12 @@ class RingModel(RuleBasedStateMachine):
         capacity=st.integers(1, 40),
         channels=st.sampled_from([1, 2]),
         overflow=st.sampled_from(["error", "drop_oldest"]),
+        dtype=st.sampled_from(["int16", "float32"]),
     )
-    def create(self, capacity: int, channels: int, overflow: str) -> None:
-        self.ring = RingBuffer(capacity, channels=channels, overflow=overflow)  # type: ignore[arg-type]
+    def create(self, capacity: int, channels: int, overflow: str, dtype: str) -> None:
+        self.ring = RingBuffer(capacity, channels=channels, overflow=overflow, dtype=dtype)  # type: ignore[arg-type]
         self.capacity, self.channels, self.overflow = capacity, channels, overflow
+        self.dtype = np.dtype(dtype)
         self.model: deque[tuple[int, ...]] = deque()
         self.dropped = 0
         self.counter = 0
@@ -129,11 +148,11 @@ class RingModel(RuleBasedStateMachine):
     def _fresh(self, n: int) -> np.ndarray:
         values = np.arange(self.counter, self.counter + n * self.channels) % 65536 - 32768
         self.counter += n * self.channels
-        return values.astype(np.int16)
+        return values.astype(self.dtype)
 
     def _model_frames(self, n: int) -> np.ndarray:
         flat = [v for frame in list(self.model)[:n] for v in frame]
-        return np.asarray(flat, dtype=np.int16)
+        return np.asarray(flat, dtype=self.dtype)
 
     @precondition(lambda self: self.ring is not None)
     @rule(n=st.integers(0, 50))
@@ -148,7 +167,8 @@ class RingModel(RuleBasedStateMachine):
             with pytest.raises(OverflowError):
                 self.ring.write(data)
             return
-        assert self.ring.write(data.tobytes()) == n
+        # Plain bytes count as int16, so only the int16 ring gets them.
+        assert self.ring.write(data.tobytes() if self.dtype == np.int16 else data) == n
         self.model.extend(new)
         while len(self.model) > self.capacity:
             self.model.popleft()
@@ -159,7 +179,7 @@ class RingModel(RuleBasedStateMachine):
     def take(self, n: int, how: str) -> None:
         assert self.ring is not None
         if how == "read_into":
-            out = np.full(n * self.channels, 7, dtype=np.int16)
+            out = np.full(n * self.channels, 7, dtype=self.dtype)
             k = min(n, len(self.model))
             assert self.ring.read_into(out) == k
             np.testing.assert_array_equal(out[: k * self.channels], self._model_frames(k))

@@ -1,4 +1,4 @@
-"""Stubs for `_dsp._ring`: a fixed-capacity int16 ring buffer counted in frames."""
+"""Stubs for `_dsp._ring`: a fixed-capacity int16 or float32 ring buffer counted in frames."""
 
 from typing import Literal
 
@@ -8,11 +8,13 @@ import numpy.typing as npt
 from ._typing import AudioBuffer
 
 class RingBuffer:
-    """Fixed-capacity FIFO of int16 audio, interleaved when `channels` is 2.
+    """Fixed-capacity FIFO of int16 (or, with dtype="float32", float32) audio, interleaved
+    when `channels` is 2.
 
     All counts (`capacity`, `available`, `free`, `dropped`, `n`) are in samples per
-    channel (frames). Inputs accept any int16 buffer (bytes, bytearray, memoryview,
-    numpy); outputs are 1-D interleaved numpy int16 arrays of `n * channels` samples.
+    channel (frames). Inputs accept any buffer of the ring's dtype (bytes, bytearray,
+    memoryview, numpy; bytes count as int16); outputs are 1-D interleaved numpy arrays of
+    `n * channels` samples. Data of the other dtype is refused with TypeError.
 
     overflow="error": a write that does not fit raises `OverflowError` naming the sizes
     and changes nothing. overflow="drop_oldest": the oldest frames make room and are
@@ -25,6 +27,7 @@ class RingBuffer:
         *,
         channels: int = 1,
         overflow: Literal["error", "drop_oldest"] = "error",
+        dtype: Literal["int16", "float32"] = "int16",
     ) -> None: ...
     @property
     def capacity(self) -> int:
@@ -32,6 +35,9 @@ class RingBuffer:
     @property
     def channels(self) -> int:
         """Interleaved channels per frame (1 or 2)."""
+    @property
+    def dtype(self) -> Literal["int16", "float32"]:
+        """The sample type held."""
     @property
     def overflow(self) -> Literal["error", "drop_oldest"]:
         """The overflow policy chosen at construction."""
@@ -45,13 +51,13 @@ class RingBuffer:
     def dropped(self) -> int:
         """Frames discarded so far under overflow="drop_oldest"."""
     def write(self, data: AudioBuffer) -> int:
-        """Append interleaved int16 frames; return the number of frames written."""
-    def read(self, n: int) -> npt.NDArray[np.int16]:
+        """Append interleaved frames of the ring's dtype; return the number written."""
+    def read(self, n: int) -> npt.NDArray[np.int16] | npt.NDArray[np.float32]:
         """Remove and return the oldest `n` frames; ValueError if fewer are available."""
     def read_into(self, out: AudioBuffer) -> int:
-        """Move min(available, len(out) // channels) frames into writable int16 `out`;
+        """Move min(available, len(out) // channels) frames into writable `out`;
         return the number of frames moved."""
-    def peek(self, n: int) -> npt.NDArray[np.int16]:
+    def peek(self, n: int) -> npt.NDArray[np.int16] | npt.NDArray[np.float32]:
         """Return the oldest `n` frames without removing them."""
     def skip(self, n: int) -> None:
         """Discard the oldest `n` frames; ValueError if fewer are available."""

@@ -1,33 +1,34 @@
 # cython: language_level=3
-"""Fixed-capacity int16 ring buffer counted in frames (samples per channel)."""
+"""Fixed-capacity int16 or float32 ring buffer counted in frames (samples per channel)."""
 
 from cpython.buffer cimport PyBuffer_Release
-from libc.stdint cimport int16_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 cimport numpy as cnp
 
-from ._buffers cimport KIND_INT16, get_audio_buffer
+from ._buffers cimport KIND_FLOAT32, KIND_INT16, get_audio_buffer
 
 cnp.import_array()
 
 
 cdef class RingBuffer:
-    """RingBuffer(capacity, *, channels=1, overflow="error")
+    """RingBuffer(capacity, *, channels=1, overflow="error", dtype="int16")
 
-    Fixed-capacity FIFO of int16 audio, interleaved when `channels` is 2.
+    Fixed-capacity FIFO of int16 (or, with dtype="float32", float32) audio, interleaved
+    when `channels` is 2.
 
     All counts (`capacity`, `available`, `free`, `dropped`, `n`) are in samples per
-    channel (frames). Inputs accept any int16 buffer (bytes, bytearray, memoryview,
-    numpy); outputs are 1-D interleaved numpy int16 arrays of `n * channels` samples.
+    channel (frames). Inputs accept any buffer of the ring's dtype (bytes, bytearray,
+    memoryview, numpy; bytes count as int16); outputs are 1-D interleaved numpy arrays of
+    `n * channels` samples. Data of the other dtype is refused with TypeError.
 
     overflow="error": a write that does not fit raises `OverflowError` naming the sizes
     and changes nothing. overflow="drop_oldest": the oldest frames make room and are
     counted in `dropped`.
     """
 
-    def __cinit__(self, capacity, *, channels=1, overflow="error"):
+    def __cinit__(self, capacity, *, channels=1, overflow="error", dtype="int16"):
         self._data = NULL
         if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity <= 0:
             raise ValueError(f"capacity must be a positive int (frames), got {capacity!r}")
@@ -37,10 +38,14 @@ cdef class RingBuffer:
             raise ValueError(
                 f'overflow must be "error" or "drop_oldest", got {overflow!r}'
             )
+        if dtype not in ("int16", "float32"):
+            raise ValueError(f'dtype must be "int16" or "float32", got {dtype!r}')
         self._capacity = capacity
         self._channels = channels
         self._drop_oldest = overflow == "drop_oldest"
-        self._data = <int16_t*>malloc(<size_t>capacity * channels * sizeof(int16_t))
+        self._kind = KIND_INT16 if dtype == "int16" else KIND_FLOAT32
+        self._frame_bytes = channels * (2 if dtype == "int16" else 4)
+        self._data = <char*>malloc(<size_t>capacity * self._frame_bytes)
         if self._data == NULL:
             raise MemoryError(f"cannot allocate a ring of {capacity} frames")
 
@@ -56,6 +61,11 @@ cdef class RingBuffer:
     def channels(self):
         """Interleaved channels per frame (1 or 2)."""
         return self._channels
+
+    @property
+    def dtype(self):
+        """The sample type held: "int16" or "float32"."""
+        return "int16" if self._kind == KIND_INT16 else "float32"
 
     @property
     def overflow(self):
@@ -83,47 +93,47 @@ cdef class RingBuffer:
     def __repr__(self):
         return (
             f"RingBuffer(capacity={self._capacity}, channels={self._channels}, "
-            f"overflow={self.overflow!r}, available={self._count})"
+            f"overflow={self.overflow!r}, dtype={self.dtype!r}, available={self._count})"
         )
 
-    cdef void _copy_out(self, int16_t* dst, Py_ssize_t n) noexcept nogil:
-        cdef Py_ssize_t ch = self._channels
+    cdef void _copy_out(self, char* dst, Py_ssize_t n) noexcept nogil:
+        cdef Py_ssize_t fb = self._frame_bytes
         cdef Py_ssize_t first = self._capacity - self._head
         if first > n:
             first = n
-        memcpy(dst, self._data + self._head * ch, first * ch * sizeof(int16_t))
+        memcpy(dst, self._data + self._head * fb, first * fb)
         if n > first:
-            memcpy(dst + first * ch, self._data, (n - first) * ch * sizeof(int16_t))
+            memcpy(dst + first * fb, self._data, (n - first) * fb)
 
     cdef void _advance(self, Py_ssize_t n) noexcept nogil:
         self._head = (self._head + n) % self._capacity
         self._count -= n
 
-    cdef void _copy_in(self, const int16_t* src, Py_ssize_t n) noexcept nogil:
-        cdef Py_ssize_t ch = self._channels
+    cdef void _copy_in(self, const char* src, Py_ssize_t n) noexcept nogil:
+        cdef Py_ssize_t fb = self._frame_bytes
         cdef Py_ssize_t tail = (self._head + self._count) % self._capacity
         cdef Py_ssize_t first = self._capacity - tail
         if first > n:
             first = n
-        memcpy(self._data + tail * ch, src, first * ch * sizeof(int16_t))
+        memcpy(self._data + tail * fb, src, first * fb)
         if n > first:
-            memcpy(self._data, src + first * ch, (n - first) * ch * sizeof(int16_t))
+            memcpy(self._data, src + first * fb, (n - first) * fb)
         self._count += n
 
     def write(self, data):
-        """Append interleaved int16 frames; return the number of frames written.
+        """Append interleaved frames of the ring's dtype; return the number written.
 
         Under overflow="error" a write that does not fit raises OverflowError and changes
         nothing; under "drop_oldest" the oldest frames are discarded (counted in `dropped`)
         and, if `data` alone exceeds the capacity, only its newest frames are kept.
         """
         cdef Py_buffer view
-        if get_audio_buffer(data, &view, False, "data") != KIND_INT16:
+        if get_audio_buffer(data, &view, False, "data") != self._kind:
             PyBuffer_Release(&view)
-            raise TypeError("RingBuffer holds int16 audio; data must be an int16 buffer")
-        cdef Py_ssize_t n_samples = view.len // 2
+            raise TypeError(f"this RingBuffer holds {self.dtype}; data is not {self.dtype}")
+        cdef Py_ssize_t n_samples = view.len // (self._frame_bytes // self._channels)
         cdef Py_ssize_t n, excess
-        cdef const int16_t* src = <const int16_t*>view.buf
+        cdef const char* src = <const char*>view.buf
         try:
             if n_samples % self._channels:
                 raise ValueError(
@@ -139,7 +149,7 @@ cdef class RingBuffer:
                     )
                 if n > self._capacity:
                     self._dropped += self._count + (n - self._capacity)
-                    src += (n - self._capacity) * self._channels
+                    src += (n - self._capacity) * self._frame_bytes
                     n = self._capacity
                     self._head = 0
                     self._count = 0
@@ -161,13 +171,15 @@ cdef class RingBuffer:
 
     cdef cnp.ndarray _new_array(self, Py_ssize_t n):
         cdef cnp.npy_intp dims = n * self._channels
-        return cnp.PyArray_EMPTY(1, &dims, cnp.NPY_INT16, 0)
+        return cnp.PyArray_EMPTY(
+            1, &dims, cnp.NPY_INT16 if self._kind == KIND_INT16 else cnp.NPY_FLOAT32, 0
+        )
 
     def read(self, n):
         """Remove and return the oldest `n` frames; ValueError if fewer are available."""
         cdef Py_ssize_t k = self._check_n(n)
         cdef cnp.ndarray out = self._new_array(k)
-        self._copy_out(<int16_t*>cnp.PyArray_DATA(out), k)
+        self._copy_out(<char*>cnp.PyArray_DATA(out), k)
         self._advance(k)
         return out
 
@@ -175,7 +187,7 @@ cdef class RingBuffer:
         """Return the oldest `n` frames without removing them."""
         cdef Py_ssize_t k = self._check_n(n)
         cdef cnp.ndarray out = self._new_array(k)
-        self._copy_out(<int16_t*>cnp.PyArray_DATA(out), k)
+        self._copy_out(<char*>cnp.PyArray_DATA(out), k)
         return out
 
     def skip(self, n):
@@ -183,15 +195,15 @@ cdef class RingBuffer:
         self._advance(self._check_n(n))
 
     def read_into(self, out):
-        """Move min(available, len(out) // channels) frames into writable int16 `out`.
+        """Move min(available, len(out) // channels) frames into writable `out`.
 
         Returns the number of frames moved; `out` must hold whole frames.
         """
         cdef Py_buffer view
-        if get_audio_buffer(out, &view, True, "out") != KIND_INT16:
+        if get_audio_buffer(out, &view, True, "out") != self._kind:
             PyBuffer_Release(&view)
-            raise TypeError("out must be a writable int16 buffer")
-        cdef Py_ssize_t n_samples = view.len // 2
+            raise TypeError(f"out must be a writable {self.dtype} buffer")
+        cdef Py_ssize_t n_samples = view.len // (self._frame_bytes // self._channels)
         cdef Py_ssize_t n
         try:
             if n_samples % self._channels:
@@ -202,7 +214,7 @@ cdef class RingBuffer:
             n = n_samples // self._channels
             if n > self._count:
                 n = self._count
-            self._copy_out(<int16_t*>view.buf, n)
+            self._copy_out(<char*>view.buf, n)
             self._advance(n)
             return n
         finally:
