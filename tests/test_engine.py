@@ -19,6 +19,7 @@ from bridge.engine import (
     UplinkMixer,
     prometheus_text,
 )
+from bridge.engine._downlink import Downlink
 from bridge.engine._publish import Publisher
 from bridge.engine._uplink import Uplink
 from bridge.engine.events import SessionError, TurnStarted
@@ -367,3 +368,21 @@ def test_wav_transport_rejects_wrong_sized_output_frames(run: Run) -> None:
         assert len(transport.heard) == 1
 
     run(scenario())
+
+
+def test_odd_length_reply_audio_plays_its_whole_samples_and_is_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    downlink = Downlink(
+        sample_rate_hz=48_000, channels=1, target_ms=10, max_ms=10_000, histogram_capacity=64
+    )
+    even = Downlink(
+        sample_rate_hz=48_000, channels=1, target_ms=10, max_ms=10_000, histogram_capacity=64
+    )
+    pcm = (np.sin(np.arange(2400) / 10) * 8000).astype(np.int16).tobytes()
+    with caplog.at_level("WARNING"):
+        accepted = downlink.push(pcm + b"\x7f")
+    # The stray byte is dropped; every whole sample is queued exactly as without it.
+    assert accepted == even.push(pcm) == 4800
+    assert downlink.odd_messages == 1 and even.odd_messages == 0
+    assert "4801 bytes is not whole int16 samples" in caplog.text

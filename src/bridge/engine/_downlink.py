@@ -8,6 +8,7 @@ belongs to the cut-off reply.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -16,6 +17,8 @@ import numpy.typing as npt
 from _dsp import JitterBuffer, Resampler
 
 from ._metrics import Histogram
+
+log = logging.getLogger(__name__)
 
 GEMINI_OUTPUT_RATE_HZ = 24_000
 FADE_MS = 5.0
@@ -47,6 +50,7 @@ class Downlink:
         self.processing_us = Histogram(histogram_capacity)
         self.pushed_samples = 0
         self.bytes_received = 0
+        self.odd_messages = 0
 
     def _resampler(self, rate_hz: int) -> Resampler:
         resampler = self._resamplers.get(rate_hz)
@@ -61,6 +65,15 @@ class Downlink:
         """Queue one message of mono reply audio; returns samples per channel queued."""
         started_ns = time.perf_counter_ns()
         usable = len(pcm) & ~1
+        if usable != len(pcm):
+            # Play the whole samples; the stray byte cannot be part of the next message's.
+            self.odd_messages += 1
+            if self.odd_messages % 500 == 1:
+                log.warning(
+                    "reply audio message of %d bytes is not whole int16 samples: "
+                    "playing %d samples, dropping the last byte (%d such messages so far)",
+                    len(pcm), usable // 2, self.odd_messages,
+                )  # fmt: skip
         out = self._resampler(rate_hz).process(memoryview(pcm)[:usable])
         accepted = self.jitter.push(out.data)
         elapsed_ns = time.perf_counter_ns() - started_ns

@@ -268,6 +268,7 @@ class Session:
             uplink_bytes=self.uplink.bytes_sent,
             uplink_dropped_samples=self.uplink.ring.dropped,
             downlink_bytes=self.downlink.bytes_received,
+            downlink_odd_messages=self.downlink.odd_messages,
             underruns=jitter.underruns,
             downlink_dropped_samples=jitter.dropped_samples,
             missed_ticks=self.clock.missed_ticks,
