@@ -218,7 +218,9 @@ def test_per_speaker_frames_reach_the_sink_and_the_bot_never_hears_itself(run: A
     run(scenario())
 
 
-def test_outgoing_and_wrong_size_frames_are_not_delivered(run: Any) -> None:
+def test_outgoing_and_wrong_size_frames_are_not_delivered(
+    run: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     async def scenario() -> None:
         calls = FakeCalls()
         transport = GroupCallTransport(calls, CHAT_ID)
@@ -235,7 +237,10 @@ def test_outgoing_and_wrong_size_frames_are_not_delivered(run: Any) -> None:
         assert transport.frames_dropped == 1
         await transport.stop()
 
-    run(scenario())
+    with caplog.at_level("WARNING"):
+        run(scenario())
+    assert "dropping a 100-byte frame from ssrc 1001" in caplog.text
+    assert "expected 960 bytes" in caplog.text
 
 
 def test_a_participant_joining_is_mapped_to_its_user(run: Any) -> None:

@@ -250,6 +250,13 @@ class GroupCallTransport(Transport):
                 continue
             if len(pcm) != expected:
                 self.frames_dropped += 1
+                # The first and then every 500th: a misconfigured call must not flood.
+                if self.frames_dropped % 500 == 1:
+                    log.warning(
+                        "dropping a %d-byte frame from ssrc %d in %s: expected %d bytes "
+                        "(10 ms at %d Hz, %d channel(s))",
+                        len(pcm), ssrc, self.chat, expected, self.sample_rate_hz, self.channels,
+                    )  # fmt: skip
                 continue
             self.frames_in += 1
             sink(ssrc, pcm)
