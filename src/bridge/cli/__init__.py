@@ -13,12 +13,12 @@ import sys
 from collections.abc import Sequence
 
 COMMANDS: tuple[str, ...] = (
-    "bridge.cli._voicenote",
-    "bridge.cli._login",
+    "bridge.cli._demo",
     "bridge.cli._run",
+    "bridge.cli._login",
+    "bridge.cli._voicenote",
     "bridge.cli._emulator",
     "bridge.cli._token",
-    "bridge.cli._demo",
 )
 
 
