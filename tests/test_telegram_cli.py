@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 from pathlib import Path
@@ -191,3 +192,18 @@ def test_run_explains_why_it_could_not_go_live(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert client.stopped and calls.left == []
+
+
+def test_most_verbose_logging_keeps_telegram_libraries_above_debug(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # pyrogram logs each MTProto request at DEBUG, api_hash and login codes included.
+    loggers = [logging.getLogger(name) for name in ("pyrogram", "pytgcalls", "ntgcalls")]
+    saved = [logger.level for logger in loggers]
+    try:
+        run_cli(["-vv", "run"], capsys)
+        for logger in loggers:
+            assert not logger.isEnabledFor(logging.DEBUG), logger.name
+    finally:
+        for logger, level in zip(loggers, saved, strict=True):
+            logger.setLevel(level)

@@ -122,6 +122,18 @@ def test_builtin_calculate_is_exact_and_safe(run: Run) -> None:
         assert "error" in run(tools.call("calculate", {"expression": evil})), evil
 
 
+def test_calculate_refuses_huge_numbers_before_computing_them(run: Run) -> None:
+    tools = builtin_tools()
+    # Each power alone passes the exponent limit; nested, they would take minutes and
+    # stall the event loop. They must be refused at once instead.
+    for huge in ("((((9**100)**100)**100)**100)", "(2**4000)*(2**4000)", "-(10**999)**10"):
+        assert "too large" in run(tools.call("calculate", {"expression": huge}))["error"]
+    assert "error" in run(tools.call("calculate", {"expression": "1/0"}))
+    assert "error" in run(tools.call("calculate", {"expression": "10.0 ** 400"}))
+    # Exact integers beyond 64 bits come back as decimal strings (JSON numbers overflow).
+    assert run(tools.call("calculate", {"expression": "2 ** 100"}))["value"] == str(2**100)
+
+
 def test_builtin_current_time(run: Run) -> None:
     tools = builtin_tools()
     result = run(tools.call("current_time", {"timezone": "Asia/Tokyo"}))

@@ -12,6 +12,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
+# At DEBUG these log whole MTProto requests, api_hash and login codes included.
+_SECRET_LOGGING_LIBRARIES = ("pyrogram", "pytgcalls", "ntgcalls")
+
 COMMANDS: tuple[str, ...] = (
     "bridge.cli._demo",
     "bridge.cli._run",
@@ -41,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in _SECRET_LOGGING_LIBRARIES:
+        logging.getLogger(name).setLevel(max(level, logging.INFO))
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

@@ -16,6 +16,9 @@ from ._registry import ToolRegistry
 
 _MAX_EXPRESSION_CHARS = 200
 _MAX_EXPONENT = 1000
+# Integers stay exact but bounded: a tool runs on the event loop, and one huge power
+# (9**100**100...) would stall every session in the process while it computes.
+_MAX_INT_BITS = 4096
 
 
 async def current_time(timezone: str = "UTC") -> dict[str, Any]:
@@ -54,12 +57,22 @@ def _evaluate(node: ast.AST) -> float | int:
         return node.value
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _evaluate(node.left), _evaluate(node.right)
-        if isinstance(node.op, ast.Pow) and abs(right) > _MAX_EXPONENT:
-            raise ValueError(f"exponent {right} is too large")
-        return _BINARY[type(node.op)](left, right)  # type: ignore[no-any-return]
+        if isinstance(node.op, ast.Pow):
+            if abs(right) > _MAX_EXPONENT:
+                raise ValueError(f"exponent {right} is too large")
+            left_bits = left.bit_length() if isinstance(left, int) else 0
+            if isinstance(right, int) and left_bits * abs(right) > _MAX_INT_BITS:
+                raise ValueError(f"result of {left_bits}-bit ** {right} is too large")
+        return _bounded(_BINARY[type(node.op)](left, right))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_evaluate(node.operand))  # type: ignore[no-any-return]
+        return _bounded(_UNARY[type(node.op)](_evaluate(node.operand)))
     raise ValueError(f"unsupported element {type(node).__name__}: only numbers and + - * / // % **")
+
+
+def _bounded(value: Any) -> float | int:
+    if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+        raise ValueError(f"intermediate result exceeds {_MAX_INT_BITS} bits")
+    return value  # type: ignore[no-any-return]
 
 
 async def calculate(expression: str) -> dict[str, Any]:
@@ -70,7 +83,13 @@ async def calculate(expression: str) -> dict[str, Any]:
         tree = ast.parse(expression, mode="eval")
     except SyntaxError:
         raise ValueError(f"not an arithmetic expression: {expression!r}") from None
-    return {"expression": expression, "value": _evaluate(tree)}
+    try:
+        value: float | int | str = _evaluate(tree)
+    except (OverflowError, ZeroDivisionError) as exc:
+        raise ValueError(f"{expression!r}: {exc}") from None
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        value = str(value)  # exact, where a JSON number would overflow 64 bits
+    return {"expression": expression, "value": value}
 
 
 def builtin_tools() -> ToolRegistry:
