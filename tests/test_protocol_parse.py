@@ -144,6 +144,16 @@ def test_an_empty_object_gives_no_events() -> None:
         (b'{"goAway": {"timeLeft": "soon"}}', "timeLeft"),
         (b'{"goAway": {"timeLeft": "-3s"}}', "timeLeft"),
         (b'{"sessionResumptionUpdate": {"newHandle": 7}}', "newHandle"),
+        (b'{"goAway": {"timeLeft": "infs"}}', "timeLeft"),
+        (b'{"goAway": {"timeLeft": {"seconds": "1e999"}}}', "timeLeft"),
+        (b'{"serverContent": {"interrupted": "false"}}', "interrupted: expected true or false"),
+        (b'{"serverContent": {"turnComplete": 1}}', "turnComplete"),
+        (b'{"serverContent": {"modelTurn": {"parts": [{"inlineData": {}}]}}}', "data: missing"),
+        (
+            b'{"serverContent": {"modelTurn": {"parts": [{"inlineData": '
+            b'{"mimeType": "audio/pcm;rate=7", "data": "AAAA"}}]}}}',
+            "7 Hz is outside",
+        ),
     ],
 )
 def test_malformed_messages_raise_protocol_error_naming_the_problem(

@@ -12,6 +12,7 @@ transcription, the reply parts, the reply transcription, then the turn flags
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -45,6 +46,8 @@ __all__ = ["parse_duration_s", "parse_server_message"]
 _rates: dict[str, int] = {}
 _RATE = re.compile(r"rate=(\d+)")
 _DEFAULT_OUTPUT_RATE_HZ = 24000
+# What a playout path can resample from; Gemini itself always sends 24 kHz.
+_MIN_RATE_HZ, _MAX_RATE_HZ = 8000, 96000
 
 
 def _camel(name: str) -> str:
@@ -87,9 +90,20 @@ def _rate_hz(mime_type: Any) -> int:
             raise ProtocolError(f"inlineData.mimeType: expected text, got {mime_type!r}")
         found = _RATE.search(mime_type)
         rate = int(found.group(1)) if found else _DEFAULT_OUTPUT_RATE_HZ
+        if not _MIN_RATE_HZ <= rate <= _MAX_RATE_HZ:
+            raise ProtocolError(
+                f"inlineData.mimeType: sample rate {rate} Hz is outside "
+                f"{_MIN_RATE_HZ}..{_MAX_RATE_HZ} Hz ({mime_type!r:.60})"
+            )
         if len(_rates) < 64:
             _rates[mime_type] = rate
     return rate
+
+
+def _flag(value: Any, where: str) -> bool:
+    if value is None or type(value) is bool:
+        return bool(value)
+    raise ProtocolError(f"{where}: expected true or false, got {value!r:.40}")
 
 
 def _obj(value: Any, where: str) -> dict[str, Any]:
@@ -108,10 +122,14 @@ def _parts(turn: Any, out: list[ServerEvent]) -> None:
     for part in parts:
         if not isinstance(part, dict):
             raise ProtocolError("serverContent.modelTurn.parts[]: expected an object")
-        blob = part.get("inlineData") or part.get("inline_data") or part.get("audio")
+        blob = part.get("inlineData")
+        if blob is None:  # an empty object is still an (invalid) audio part
+            blob = part.get("inline_data", part.get("audio"))
         if blob is not None:
             blob = _obj(blob, "modelTurn.parts[].inlineData")
-            pcm = _b64decode(blob.get("data", ""), "modelTurn.parts[].inlineData.data")
+            if "data" not in blob:
+                raise ProtocolError("modelTurn.parts[].inlineData.data: missing")
+            pcm = _b64decode(blob["data"], "modelTurn.parts[].inlineData.data")
             mime = _get(blob, "mimeType", "mime_type")
             out.append(ModelAudio(pcm, _rate_hz(mime)))
             continue
@@ -161,11 +179,11 @@ def _server_content(value: Any, out: list[ServerEvent]) -> None:
         elif key == "outputTranscription":
             output_tr = _transcription(item, "serverContent.outputTranscription")
         elif key == "interrupted":
-            interrupted = bool(item)
+            interrupted = _flag(item, "serverContent.interrupted")
         elif key == "generationComplete":
-            generation_complete = bool(item)
+            generation_complete = _flag(item, "serverContent.generationComplete")
         elif key == "turnComplete":
-            turn_complete = bool(item)
+            turn_complete = _flag(item, "serverContent.turnComplete")
         elif key == "turnCompleteReason":
             reason = item if isinstance(item, str) else None
         else:
@@ -192,16 +210,18 @@ def parse_duration_s(value: Any) -> float:
             seconds = float(value[:-1])
         except ValueError:
             seconds = -1.0
-        if seconds >= 0:
+        if 0 <= seconds < math.inf:
             return seconds
     elif isinstance(value, dict):
         seconds_part = value.get("seconds", 0)
         nanos = value.get("nanos", 0)
         try:
-            return float(seconds_part) + float(nanos) / 1e9
+            seconds = float(seconds_part) + float(nanos) / 1e9
         except (TypeError, ValueError):
-            pass
-    elif isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            seconds = -1.0
+        if 0 <= seconds < math.inf:
+            return seconds
+    elif isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < math.inf:
         return float(value)
     raise ProtocolError(f"goAway.timeLeft: expected a duration like '50s', got {value!r:.40}")
 
