@@ -112,6 +112,11 @@ class _TokenServer(BaseHTTPRequestHandler):
         _TokenServer.requests.append(
             (self.path, {k.lower(): v for k, v in self.headers.items()}, body)
         )
+        if self.headers.get("x-goog-api-key") == "redirected-key":
+            self.send_response(302)
+            self.send_header("Location", "/elsewhere")
+            self.end_headers()
+            return
         if self.headers.get("x-goog-api-key") != "server-key":
             self.send_response(401)
             self.end_headers()
@@ -120,6 +125,17 @@ class _TokenServer(BaseHTTPRequestHandler):
         answer = json.dumps({"name": "auth_tokens/minted-1"}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def do_GET(self) -> None:
+        # Where a redirect lands: answers a malformed body that still holds a token.
+        _TokenServer.requests.append(
+            (self.path, {k.lower(): v for k, v in self.headers.items()}, {})
+        )
+        answer = b'{"nam": "auth_tokens/leaked-if-echoed"}'
+        self.send_response(200)
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)
@@ -159,6 +175,18 @@ def test_mint_token_with_a_bad_key_raises_auth_error(run: Run, token_server: str
     with pytest.raises(AuthError, match="401") as caught:
         run(mint_token(endpoint))
     assert "wrong" not in str(caught.value)
+
+
+def test_mint_token_never_forwards_the_key_on_a_redirect_nor_echoes_the_answer(
+    run: Run, token_server: str
+) -> None:
+    endpoint = Endpoint(base_url=token_server, api_key=Secret("redirected-key"))
+    with pytest.raises(AuthError, match="not a JSON object") as caught:
+        run(mint_token(endpoint))
+    assert "leaked-if-echoed" not in str(caught.value)
+    (_, first, _), (path, followed, _) = _TokenServer.requests
+    assert first["x-goog-api-key"] == "redirected-key"
+    assert path == "/elsewhere" and "x-goog-api-key" not in followed
 
 
 def test_token_request_body_times_and_limits() -> None:

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 import trustme
+from google import genai
+from google.genai import types
 
 from bridge.client import Endpoint, connect
 from bridge.emulator import Emulator, EmulatorConfig, resample_int16
@@ -28,9 +30,6 @@ from bridge.protocol import (
     TurnComplete,
     encode_text,
 )
-
-genai = pytest.importorskip("google.genai")
-types = pytest.importorskip("google.genai.types")
 
 Run = Callable[..., Any]
 RATE_HZ = 16000

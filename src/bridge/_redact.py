@@ -33,6 +33,11 @@ class RedactCredentials(logging.Filter):
         return True
 
 
+def redact_url(url: str) -> str:
+    """`url` with any `key=` / `access_token=` query values masked, for error messages."""
+    return _QUERY_SECRET.sub(rf"\g<1>{MASK}", url)
+
+
 def redacting_logger(name: str) -> logging.Logger:
     """The logger `name`, with `RedactCredentials` attached once."""
     logger = logging.getLogger(name)

@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from ._redact import redact_url
 from ._secret import Secret
 
 __all__ = [
@@ -90,7 +91,7 @@ def _nonempty(value: str) -> str | None:
 def _url(value: str) -> str | None:
     if value.startswith(("ws://", "wss://")):
         return None
-    return f"must start with ws:// or wss://, got {value!r}"
+    return f"must start with ws:// or wss://, got {redact_url(value)!r}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +293,7 @@ class BridgeConfig:
         return dataclasses.replace(self, **replaced)
 
     def describe(self) -> dict[str, dict[str, str]]:
-        """Every key with its value as text (secrets masked), for `--show-config`."""
+        """Every key with its value as text (secrets masked), e.g. to log what is in effect."""
         return {
             section.name: {
                 f.name: str(getattr(getattr(self, section.name), f.name))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from .._loop import run
@@ -23,7 +24,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--port", type=int, default=0, help="port (0 picks a free one)")
     parser.add_argument("--certfile", help="TLS certificate (PEM) to serve wss://")
     parser.add_argument("--keyfile", help="TLS private key (PEM)")
-    parser.add_argument("--api-key", help="require this API key (default: accept any)")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("GEMINI_EMULATOR_API_KEY") or None,
+        help="require this API key (default: $GEMINI_EMULATOR_API_KEY, else accept any); "
+        "prefer the variable: other local users can read a flag in `ps`",
+    )
     parser.add_argument(
         "--model",
         action="append",

@@ -12,7 +12,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from .._redact import redacting_logger
+from .._redact import redact_url, redacting_logger
 from ..protocol import (
     AuthError,
     ConnectFailed,
@@ -152,6 +152,7 @@ async def _open(
             protocol.resumption_handle = resumption_handle
     setup = protocol.setup_message()
     url = endpoint.url
+    shown_url = redact_url(url)
     try:
         ws = await asyncio.wait_for(
             ws_connect(
@@ -173,16 +174,18 @@ async def _open(
         status = exc.response.status_code
         body = exc.response.body.decode("utf-8", "replace")[:200] if exc.response.body else ""
         if status == 429:
-            raise QuotaExceeded(f"HTTP 429 from {url}: {body}", status=status) from None
+            raise QuotaExceeded(f"HTTP 429 from {shown_url}: {body}", status=status) from None
         if status in (401, 403):
-            raise AuthError(f"HTTP {status} from {url}: credentials refused {body}") from None
-        raise ConnectFailed(f"HTTP {status} from {url}: {body}", status=status) from None
+            raise AuthError(f"HTTP {status} from {shown_url}: credentials refused {body}") from None
+        raise ConnectFailed(f"HTTP {status} from {shown_url}: {body}", status=status) from None
     except TimeoutError:
         protocol.connection_lost()
-        raise ConnectFailed(f"timed out after {connect_timeout_s} s connecting to {url}") from None
+        raise ConnectFailed(
+            f"timed out after {connect_timeout_s} s connecting to {shown_url}"
+        ) from None
     except (OSError, InvalidHandshake) as exc:
         protocol.connection_lost()
-        raise ConnectFailed(f"cannot connect to {url}: {exc}") from None
+        raise ConnectFailed(f"cannot connect to {shown_url}: {exc}") from None
     try:
         await ws.send(setup, text=True)
         loop = asyncio.get_running_loop()

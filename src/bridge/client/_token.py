@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
+from .._redact import redact_url
 from .._secret import Secret
 from ..protocol import AuthError, ConfigError, ConnectFailed, LiveConfig
 from ._endpoint import Endpoint
@@ -59,7 +60,10 @@ def token_request_body(
 def _post(
     url: str, headers: dict[str, str], body: bytes, context: ssl.SSLContext | None, timeout_s: float
 ) -> bytes:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    request = urllib.request.Request(url, data=body, method="POST")
+    for name, value in headers.items():
+        # Unredirected: urllib must not carry the key to wherever a redirect points.
+        request.add_unredirected_header(name, value)
     with urllib.request.urlopen(request, timeout=timeout_s, context=context) as response:
         data: bytes = response.read()
         return data
@@ -104,11 +108,17 @@ async def mint_token(
             f"minting a token failed: HTTP {exc.code} {detail}", status=exc.code
         ) from None
     except (urllib.error.URLError, OSError) as exc:
-        raise ConnectFailed(f"minting a token failed: cannot reach {url}: {exc}") from None
+        raise ConnectFailed(
+            f"minting a token failed: cannot reach {redact_url(url)}: {exc}"
+        ) from None
     try:
         name = json.loads(raw)["name"]
     except (ValueError, KeyError, TypeError):
-        raise AuthError(f"minting a token failed: unexpected answer {raw[:120]!r}") from None
+        # The answer is not echoed: a malformed one may still carry the token.
+        raise AuthError(
+            f"minting a token failed: the answer ({len(raw)} bytes) is not a JSON object "
+            "with a 'name'"
+        ) from None
     if not isinstance(name, str) or not name.startswith("auth_tokens/"):
         raise AuthError("minting a token failed: the answer has no auth_tokens/ name")
     return Secret(name)

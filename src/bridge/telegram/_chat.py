@@ -255,8 +255,9 @@ class BridgeRunner:
             await self._reply(message, str(exc))
             return
         except Exception as exc:
+            # Unexpected errors go to the log, not to the group: their text is not for users.
             log.warning("could not go live in %s: %s", chat_id, exc)
-            await self._reply(message, f"Could not start: {exc}")
+            await self._reply(message, "Could not start the bridge; the error is in its log.")
             return
         await self._reply(message, "Gemini is live in the voice chat. Talk to it; /stop ends it.")
 
@@ -281,7 +282,7 @@ class BridgeRunner:
             return
         except Exception as exc:
             log.warning("voice note failed: %s", exc)
-            await self._reply(message, f"Could not answer that voice note: {exc}")
+            await self._reply(message, "Could not answer that voice note; the error is in the log.")
             return
         file = io.BytesIO(note)
         file.name = "reply.ogg"
