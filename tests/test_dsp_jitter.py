@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -113,6 +115,24 @@ def test_clear_fades_within_one_frame_and_discards_the_rest() -> None:
     assert jb.played_samples == 3 * FRAME + FADE
 
 
+def test_second_clear_before_the_fade_keeps_the_fade() -> None:
+    jb = JitterBuffer(target_ms=20)
+    audio = sine(RATE)
+    jb.push(audio)
+    before = np.concatenate([jb.pop() for _ in range(3)])
+    assert abs(int(before[-1])) > 20000  # loud where the clear lands
+    jb.clear()
+    jb.push(audio[:1000])  # audio arriving between the two clears is discarded too
+    jb.clear()
+    assert jb.is_playing
+    after = np.concatenate([jb.pop() for _ in range(3)])
+    steps = np.abs(np.diff(np.concatenate([before, after]).astype(np.int64)))
+    assert steps.max() <= max_natural_step() + 32767 / FADE + 1
+    assert after[: FADE - 1].any() and not after[FADE:].any()
+    assert not jb.is_playing and jb.depth_ms == 0
+    assert jb.played_samples == 3 * FRAME + FADE
+
+
 def test_clear_when_idle_discards_and_next_reply_starts_fresh() -> None:
     jb = JitterBuffer(target_ms=20)
     jb.push(sine(400))
@@ -121,6 +141,43 @@ def test_clear_when_idle_discards_and_next_reply_starts_fresh() -> None:
     audio = sine(2000)
     jb.push(audio)
     np.testing.assert_array_equal(jb.pop(), audio[:FRAME])
+
+
+def test_mark_end_does_not_carry_over_into_the_next_reply() -> None:
+    """Reply B, pushed before reply A drained, running dry is an underrun with a fade."""
+    jb = JitterBuffer(target_ms=20)
+    audio = sine(5800)
+    assert abs(int(audio[-1])) > 20000  # B would end on a loud sample
+    jb.push(audio[:1000])  # reply A
+    jb.mark_end()
+    frames = [jb.pop()]
+    jb.push(audio[1000:])  # reply B, no mark_end
+    frames += [jb.pop() for _ in range(20)]
+    out = np.concatenate(frames).astype(np.int64)
+    assert np.abs(np.diff(out)).max() <= max_natural_step() + 32767 / FADE + 1
+    assert jb.underruns == 1 and not jb.is_playing
+    # Unchanged up to a fade-out over the last FADE samples played, then silence; what
+    # is left over waits for B to continue, as after any underrun.
+    end = jb.played_samples
+    assert len(audio) - FRAME < end <= len(audio)
+    np.testing.assert_array_equal(out[: end - FADE], audio[: end - FADE])
+    assert (np.abs(out[end - FADE : end]) <= np.abs(audio[end - FADE : end])).all()
+    assert not out[end - 1 :].any()
+
+
+def test_reply_after_a_mark_that_is_too_short_waits_for_its_target() -> None:
+    jb = JitterBuffer(target_ms=20)
+    audio = sine(1600)
+    jb.push(audio[:600])  # reply A
+    jb.mark_end()
+    jb.push(audio[600:700])  # the start of reply B: below its target
+    first, second = jb.pop(), jb.pop()
+    np.testing.assert_array_equal(first, audio[:FRAME])
+    np.testing.assert_array_equal(second[: 600 - FRAME], audio[FRAME:600])
+    assert not second[600 - FRAME :].any()
+    assert not jb.pop().any() and jb.underruns == 0 and not jb.is_playing
+    jb.push(audio[700:])  # B reaches the target and starts where it left off
+    np.testing.assert_array_equal(jb.pop(), audio[600 : 600 + FRAME])
 
 
 def test_overflow_beyond_max_ms_is_counted_not_hidden() -> None:
@@ -157,6 +214,21 @@ def test_bad_construction(kwargs: dict[str, object], match: str) -> None:
         JitterBuffer(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("channels", "max_ms"),
+    [
+        (2, 2**62),  # 1000 Hz: 2**62 samples * 2 channels * 2 bytes wraps to 0 in size_t
+        (1, 2**62),
+        (2, sys.maxsize // 4 + 1),
+        (1, 2**80),
+    ],
+)
+def test_max_ms_whose_byte_count_overflows_is_refused(channels: int, max_ms: int) -> None:
+    limit = sys.maxsize // (2 * channels)
+    with pytest.raises(ValueError, match=rf"capacity of {max_ms} samples.*limit of {limit}"):
+        JitterBuffer(1000, channels, 10, target_ms=10, max_ms=max_ms)
+
+
 def test_bad_input_is_rejected_and_changes_nothing() -> None:
     jb = JitterBuffer(channels=2)
     with pytest.raises(ValueError, match="odd number of bytes"):
@@ -167,6 +239,8 @@ def test_bad_input_is_rejected_and_changes_nothing() -> None:
         jb.push(np.zeros(4, np.float32))
     with pytest.raises(ValueError, match="one frame is 960"):
         jb.pop_into(np.zeros(100, np.int16))
+    with pytest.raises(TypeError, match=r"C-contiguous \(interleaved\)"):
+        jb.push(np.asfortranarray(np.zeros((480, 2), np.int16)))
     assert jb.depth_ms == 0
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import array
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -73,6 +76,39 @@ def test_bad_input() -> None:
         mix_into([], b"\x00" * 8)
     with pytest.raises(ValueError, match="odd number of bytes"):
         mix_into([b"\x00" * 7], bytearray(8))
+
+
+def test_frames_whose_len_understates_their_items_are_all_mixed() -> None:
+    """The frame table is sized from the items, not from what __len__ claims.
+
+    Runs in a child process: sizing it from __len__ writes past the table, which may crash.
+    """
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        from _dsp import mix_into
+
+        class Frames:
+            def __init__(self, items, claimed):
+                self.items, self.claimed = items, claimed
+            def __len__(self):
+                return self.claimed
+            def __iter__(self):
+                return iter(self.items)
+
+        one = np.ones(4, dtype=np.int16)
+        for claimed in (0, 1, 2**62):
+            out = np.zeros(4, dtype=np.int16)
+            assert mix_into(Frames([one] * 500, claimed), out) == 4
+            assert (out == 500).all(), out
+        print("ok")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"
 
 
 @settings(max_examples=200, deadline=None)

@@ -191,6 +191,18 @@ def test_bad_input_changes_nothing() -> None:
     np.testing.assert_array_equal(rs.process(x), ref.process(x))
 
 
+def test_fortran_ordered_frames_are_refused_and_c_ordered_accepted() -> None:
+    rs = Resampler(48000, 16000, in_channels=2)
+    ref = Resampler(48000, 16000, in_channels=2)
+    stereo = signal(960, 2, dtype=np.int16).reshape(-1, 2)  # (frames, channels)
+    with pytest.raises(TypeError, match=r"C-contiguous \(interleaved\)"):
+        rs.process(np.asfortranarray(stereo))
+    out = np.zeros(2 * rs.max_output_frames(960), dtype=np.int16)
+    with pytest.raises(TypeError, match="C-contiguous"):
+        rs.process_into(stereo, np.asfortranarray(out.reshape(-1, 2)))
+    np.testing.assert_array_equal(rs.process(stereo), ref.process(stereo.reshape(-1)))
+
+
 def test_kernels_release_the_gil() -> None:
     """While one thread is inside process(), another thread keeps running Python."""
     rs = Resampler(48000, 16000, in_channels=2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 
 import numpy as np
@@ -53,9 +54,51 @@ def test_drop_oldest_counts_and_keeps_newest() -> None:
     assert ring.write(frames([4, 5])) == 2
     assert ring.dropped == 1
     np.testing.assert_array_equal(ring.peek(4), [2, 3, 4, 5])
-    assert ring.write(frames(list(range(10, 16)))) == 6
+    assert ring.write(frames(list(range(10, 16)))) == 4  # only the newest 4 fit
     assert ring.dropped == 1 + 4 + 2
     np.testing.assert_array_equal(ring.read(4), [12, 13, 14, 15])
+
+
+def test_drop_oldest_write_larger_than_capacity_returns_frames_stored() -> None:
+    ring = RingBuffer(3, channels=2, overflow="drop_oldest")
+    assert ring.write(frames([1, 2, 3, 4, 5, 6, 7], channels=2)) == 3
+    assert ring.dropped == 4
+    np.testing.assert_array_equal(ring.read(3), frames([5, 6, 7], channels=2))
+
+
+@pytest.mark.parametrize(
+    ("capacity", "channels", "dtype"),
+    [
+        (2**62, 2, "int16"),  # 2**62 * 4 bytes wraps to 0 in size_t
+        (2**61, 2, "float32"),  # 2**61 * 8 bytes wraps to 0
+        (sys.maxsize // 2 + 1, 1, "int16"),
+        (2**70, 1, "int16"),
+    ],
+)
+def test_capacity_whose_byte_count_overflows_is_refused(
+    capacity: int, channels: int, dtype: str
+) -> None:
+    frame_bytes = channels * (2 if dtype == "int16" else 4)
+    limit = sys.maxsize // frame_bytes
+    with pytest.raises(ValueError, match=rf"capacity={capacity} .*limit of {limit} frames"):
+        RingBuffer(capacity, channels=channels, dtype=dtype)  # type: ignore[arg-type]
+
+
+def test_capacity_at_the_byte_limit_is_an_allocation_failure_not_an_overflow() -> None:
+    with pytest.raises(MemoryError):
+        RingBuffer(sys.maxsize // 4, channels=2)
+
+
+def test_fortran_ordered_frames_are_refused_and_c_ordered_accepted() -> None:
+    ring = RingBuffer(8, channels=2)
+    stereo = np.array([[1, -1], [2, -2], [3, -3]], dtype=np.int16)  # (frames, channels)
+    with pytest.raises(TypeError, match=r"C-contiguous \(interleaved\)"):
+        ring.write(np.asfortranarray(stereo))
+    with pytest.raises(TypeError, match="C-contiguous"):
+        ring.read_into(np.asfortranarray(np.zeros((3, 2), dtype=np.int16)))
+    assert ring.available == 0
+    assert ring.write(stereo) == 3
+    np.testing.assert_array_equal(ring.read(3), [1, -1, 2, -2, 3, -3])
 
 
 def test_read_into_moves_what_fits() -> None:
@@ -168,7 +211,8 @@ class RingModel(RuleBasedStateMachine):
                 self.ring.write(data)
             return
         # Plain bytes count as int16, so only the int16 ring gets them.
-        assert self.ring.write(data.tobytes() if self.dtype == np.int16 else data) == n
+        stored = self.ring.write(data.tobytes() if self.dtype == np.int16 else data)
+        assert stored == min(n, self.capacity)
         self.model.extend(new)
         while len(self.model) > self.capacity:
             self.model.popleft()

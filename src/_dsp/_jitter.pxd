@@ -11,7 +11,8 @@ cdef class JitterBuffer:
     cdef double _fade_ms
     cdef double _base_target, _target, _max_target   # samples per channel
     cdef int _state
-    cdef bint _ended, _fade_in
+    cdef bint _fade_in
+    cdef Py_ssize_t _end_left      # buffered samples before the mark_end() point
     cdef Py_ssize_t _clear_keep
     cdef bint _clear_pending
     cdef int _stable

@@ -10,9 +10,10 @@ class JitterBuffer:
 
     `push` accepts any amount; `pop` returns exactly one frame per call (silence when
     idle). A talkspurt starts once depth reaches `target_ms` (or at once after
-    `mark_end`); an underrun fades out over `fade_ms` and raises the target (bounded);
-    steady playout lets it decay back. `clear()` fades the next frame to silence and
-    discards the rest. Sample counts are per channel.
+    `mark_end`, which covers only the audio pushed before it); an underrun fades out
+    over `fade_ms` and raises the target (bounded); steady playout lets it decay back.
+    `clear()` fades the next frame to silence and discards the rest. Sample counts are
+    per channel.
     """
 
     def __init__(
@@ -63,4 +64,5 @@ class JitterBuffer:
         """Barge-in: the next frame fades to silence within `fade_ms`; the rest is
         discarded."""
     def mark_end(self) -> None:
-        """End of a reply: play out what is left without waiting for the target."""
+        """End of a reply: play out what is buffered now without waiting for the target;
+        audio pushed afterwards belongs to the next reply."""

@@ -2,6 +2,7 @@
 """Playout buffer: turns bursty reply audio into a steady stream of fixed frames."""
 
 from cpython.buffer cimport PyBuffer_Release
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.stdint cimport int16_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
@@ -35,9 +36,11 @@ max_ms=60000, fade_ms=5.0)
     talkspurt ran dry the target rises by one frame (up to 4x its initial value, at most
     200 ms more), and every second of underrun-free playout lowers it by half a frame
     back towards the initial value. Audio resuming after an underrun fades in over
-    `fade_ms`. `clear()` (barge-in) makes the next frame fade to silence within `fade_ms`
-    and discards the rest. Apart from those fades every pushed sample comes out unchanged
-    and in order. Sample counts are per channel; channels are interleaved.
+    `fade_ms`. `mark_end()` covers only the audio pushed before it: audio pushed later is
+    a new reply, and that running dry is an underrun like any other. `clear()` (barge-in)
+    makes the next frame fade to silence within `fade_ms` and discards the rest. Apart
+    from those fades every pushed sample comes out unchanged and in order. Sample counts
+    are per channel; channels are interleaved.
     """
 
     def __cinit__(self, sample_rate_hz=48000, channels=1, frame_ms=10, *, target_ms=60,
@@ -67,7 +70,16 @@ max_ms=60000, fade_ms=5.0)
         self._frame = sample_rate_hz * frame_ms // 1000
         self._fade_ms = fade_ms
         self._fade = max(1, round(fade_ms * sample_rate_hz / 1000))
-        self._cap = int(max_ms * sample_rate_hz // 1000)
+        cap = int(max_ms * sample_rate_hz // 1000)
+        # The byte count is computed in size_t below; refuse sizes where it would wrap
+        # to a small allocation that later pushes run past.
+        if cap > PY_SSIZE_T_MAX // (channels * sizeof(int16_t)):
+            raise ValueError(
+                f"max_ms={max_ms} gives a capacity of {cap} samples per channel, above "
+                f"the limit of {PY_SSIZE_T_MAX // (channels * sizeof(int16_t))} "
+                f"(PY_SSIZE_T_MAX bytes)"
+            )
+        self._cap = cap
         self._base_target = self._target = target_ms * sample_rate_hz / 1000.0
         self._max_target = min(
             self._cap - self._frame - self._fade,
@@ -196,19 +208,26 @@ max_ms=60000, fade_ms=5.0)
 
     def clear(self):
         """Barge-in: the next frame fades to silence within `fade_ms`; the rest is discarded."""
-        if self._state == PLAYING and self._count > 0:
+        if self._clear_pending:
+            # A fade-out is still to be played: keep it, or the next frame would jump
+            # from full level to silence.
+            pass
+        elif self._state == PLAYING and self._count > 0:
             self._clear_keep = min(self._count, self._fade)
             self._clear_pending = True
         else:
             self._clear_keep = 0
         self._count = self._clear_keep
         self._state = IDLE
-        self._ended = False
+        self._end_left = 0
         self._fade_in = False
 
     def mark_end(self):
-        """End of a reply: play out what is left without waiting for the target."""
-        self._ended = True
+        """End of a reply: play out what is buffered now without waiting for the target.
+
+        Audio pushed afterwards belongs to the next reply and follows the usual rules.
+        """
+        self._end_left = self._count
 
     cdef Py_ssize_t _take(self, int16_t* dst, Py_ssize_t n) noexcept:
         """Move n frames from the buffer to dst."""
@@ -218,6 +237,7 @@ max_ms=60000, fade_ms=5.0)
         self._head = (self._head + n) % self._cap
         self._count -= n
         self._played += n
+        self._end_left -= min(n, self._end_left)
         return n
 
     cdef void _ramp(self, int16_t* dst, Py_ssize_t start, Py_ssize_t n,
@@ -235,31 +255,41 @@ max_ms=60000, fade_ms=5.0)
     cdef Py_ssize_t _pop(self, int16_t* dst) noexcept:
         cdef Py_ssize_t n = 0, f = self._frame, r = self._fade
         cdef double start_at = max(self._target, <double>(f + r))
+        cdef bint marked
         if self._clear_pending:
             n = self._take(dst, self._clear_keep)
             self._ramp(dst, 0, n, False)
             self._clear_pending = False
             self._clear_keep = 0
         elif self._state == PLAYING or (
-            self._count > 0 and (self._count >= start_at or self._ended)
+            self._count > 0 and (self._count >= start_at or self._end_left > 0)
         ):
             if self._state == WAITING:
                 self._fade_in = True
             self._state = PLAYING
-            if self._ended or self._count >= f + r:
+            marked = self._end_left > 0
+            if self._count >= f + r or (marked and self._end_left == self._count):
+                # Enough to keep the fade reserve, or all that is left ends at the mark.
                 n = self._take(dst, min(f, self._count))
                 if self._fade_in:
                     self._ramp(dst, 0, min(n, r), True)
                     self._fade_in = False
-                if self._ended:
-                    if self._count == 0:
-                        self._state = IDLE
-                        self._ended = False
-                else:
+                if self._count == 0:
+                    self._state = IDLE
+                elif not marked:
                     self._stable += 1
                     if self._stable >= DECAY_FRAMES:
                         self._stable = 0
                         self._target = max(self._base_target, self._target - f / 2.0)
+            elif marked:
+                # Too little after the mark to carry on: play up to the planned end; what
+                # follows is a new talkspurt that waits for the target.
+                n = self._take(dst, min(f, self._end_left))
+                if self._fade_in:
+                    self._ramp(dst, 0, min(n, r), True)
+                    self._fade_in = False
+                if self._end_left == 0:
+                    self._state = IDLE
             else:
                 n = self._take(dst, min(f, self._count))
                 if self._fade_in:

@@ -2,6 +2,7 @@
 """Speaker mixer for the uplink: int32 sum of int16 frames, then a soft clip."""
 
 from cpython.buffer cimport PyBuffer_Release
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.stdint cimport int16_t, int32_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
@@ -59,6 +60,9 @@ def mix_into(frames, out):
     written (`len(out)`); ValueError naming both lengths on a length mismatch.
     """
     cdef Py_buffer out_view
+    # Size the tables from the items themselves: a __len__ that disagrees with iteration
+    # would otherwise make the loop below write past them.
+    frames = [frame for frame in frames]
     cdef Py_ssize_t n_src = len(frames)
     cdef Py_buffer* views = NULL
     cdef const int16_t** srcs = NULL
@@ -68,6 +72,8 @@ def mix_into(frames, out):
         raise TypeError("out must be a writable int16 buffer")
     n = out_view.len // 2
     try:
+        if n_src >= PY_SSIZE_T_MAX // <Py_ssize_t>sizeof(Py_buffer):
+            raise ValueError(f"{n_src} frames exceed the limit of the mixer's frame table")
         views = <Py_buffer*>malloc((n_src + 1) * sizeof(Py_buffer))
         srcs = <const int16_t**>malloc((n_src + 1) * sizeof(int16_t*))
         if views == NULL or srcs == NULL:

@@ -51,7 +51,10 @@ class RingBuffer:
     def dropped(self) -> int:
         """Frames discarded so far under overflow="drop_oldest"."""
     def write(self, data: AudioBuffer) -> int:
-        """Append interleaved frames of the ring's dtype; return the number written."""
+        """Append interleaved frames of the ring's dtype; return the frames of `data` stored.
+
+        Under overflow="drop_oldest", `data` longer than `capacity` keeps only its newest
+        `capacity` frames, and the return value is `capacity`."""
     def read(self, n: int) -> npt.NDArray[np.int16] | npt.NDArray[np.float32]:
         """Remove and return the oldest `n` frames; ValueError if fewer are available."""
     def read_into(self, out: AudioBuffer) -> int:

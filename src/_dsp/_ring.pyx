@@ -2,6 +2,7 @@
 """Fixed-capacity int16 or float32 ring buffer counted in frames (samples per channel)."""
 
 from cpython.buffer cimport PyBuffer_Release
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
@@ -40,11 +41,19 @@ cdef class RingBuffer:
             )
         if dtype not in ("int16", "float32"):
             raise ValueError(f'dtype must be "int16" or "float32", got {dtype!r}')
+        frame_bytes = channels * (2 if dtype == "int16" else 4)
+        # The byte count is computed in size_t below; refuse sizes where it would wrap
+        # to a small allocation that later writes run past.
+        if capacity > PY_SSIZE_T_MAX // frame_bytes:
+            raise ValueError(
+                f"capacity={capacity} frames of {frame_bytes} bytes exceeds the limit of "
+                f"{PY_SSIZE_T_MAX // frame_bytes} frames (PY_SSIZE_T_MAX bytes)"
+            )
         self._capacity = capacity
         self._channels = channels
         self._drop_oldest = overflow == "drop_oldest"
         self._kind = KIND_INT16 if dtype == "int16" else KIND_FLOAT32
-        self._frame_bytes = channels * (2 if dtype == "int16" else 4)
+        self._frame_bytes = frame_bytes
         self._data = <char*>malloc(<size_t>capacity * self._frame_bytes)
         if self._data == NULL:
             raise MemoryError(f"cannot allocate a ring of {capacity} frames")
@@ -121,11 +130,12 @@ cdef class RingBuffer:
         self._count += n
 
     def write(self, data):
-        """Append interleaved frames of the ring's dtype; return the number written.
+        """Append interleaved frames of the ring's dtype; return the frames of `data` stored.
 
         Under overflow="error" a write that does not fit raises OverflowError and changes
         nothing; under "drop_oldest" the oldest frames are discarded (counted in `dropped`)
-        and, if `data` alone exceeds the capacity, only its newest frames are kept.
+        and, if `data` alone exceeds the capacity, only its newest `capacity` frames are
+        kept, so the return value is `capacity`, not the length of `data`.
         """
         cdef Py_buffer view
         if get_audio_buffer(data, &view, False, "data") != self._kind:
@@ -158,7 +168,7 @@ cdef class RingBuffer:
                     self._advance(excess)
                     self._dropped += excess
             self._copy_in(src, n)
-            return n_samples // self._channels
+            return n
         finally:
             PyBuffer_Release(&view)
 
