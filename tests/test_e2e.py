@@ -523,3 +523,110 @@ def test_setup_carries_the_configured_voice_instructions_and_transcription(run: 
     assert setup["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
     assert "inputAudioTranscription" in setup and "outputAudioTranscription" in setup
     assert "sessionResumption" in setup
+
+
+def test_connection_keeps_the_client_default_pings(run: Run) -> None:
+    async def scenario() -> tuple[float | None, float | None]:
+        async with Emulator(QUICK) as emu:
+            session = Session(bridge_config(emu.url), WavTransport(sample_rate_hz=RATE_HZ))
+            async with session:
+                ws = session._conn._ws  # type: ignore[union-attr]
+                return ws.ping_interval, ws.ping_timeout
+
+    # Pings every 20 s find a half-open socket in a silent call; no pong timeout.
+    assert run(scenario()) == (20.0, None)
+
+
+def test_unserialisable_tool_result_is_answered_with_an_error(run: Run) -> None:
+    tools = ToolRegistry()
+
+    @tools.tool(
+        description="Returns something JSON cannot carry.",
+        parameters={"type": "object", "properties": {"text": {"type": "string"}}},
+    )
+    async def odd(text: str = "") -> dict[str, Any]:
+        return {"x": object()}
+
+    async def scenario() -> tuple[Any, Recorder]:
+        async with Emulator(replace(QUICK, tool_on_audio_turn="odd")) as emu:
+            transport = WavTransport(speech_pcm(1.0), sample_rate_hz=RATE_HZ)
+            session = Session(bridge_config(emu.url), transport, tools=tools)
+            events = Recorder(session)
+            async with session:
+                await events.wait_for(lambda e: isinstance(e, TurnEnded))
+            return emu.sessions[0], events
+
+    record, events = run(scenario())
+    # The model got an answer it can act on instead of waiting for ever.
+    error = record.tool_responses[0]["response"]["error"]
+    assert error.startswith("tool result is not JSON-serialisable")
+    assert [a.status for a in events.of(ToolActivity)] == ["started", "failed"]
+
+
+def test_a_crashed_session_task_is_reported_as_fatal(run: Run) -> None:
+    async def scenario() -> tuple[SessionError, bool]:
+        async with Emulator(QUICK) as emu:
+            transport = WavTransport(speech_pcm(0.5), sample_rate_hz=RATE_HZ)
+            session = Session(bridge_config(emu.url), transport)
+
+            async def broken(*args: Any, **kwargs: Any) -> None:
+                raise RuntimeError("encoder bug")
+
+            session.uplink.send_pending = broken  # type: ignore[method-assign]
+            events = Recorder(session)
+            async with session:
+                error = await events.wait_for(lambda e: isinstance(e, SessionError))
+                running = session.running
+        assert isinstance(error, SessionError)
+        return error, running
+
+    error, running = run(scenario())
+    assert error.fatal and "session-send" in error.message and "encoder bug" in error.message
+    assert not running
+
+
+def test_refused_resumption_reconnects_as_a_new_session_not_a_resumed_one(run: Run) -> None:
+    async def scenario() -> tuple[Reconnected, dict[str, int], int]:
+        emu = Emulator(replace(QUICK, port=free_port()))
+        await emu.start()
+        try:
+            session = Session(bridge_config(emu.url), WavTransport(sample_rate_hz=RATE_HZ))
+            events = Recorder(session)
+            async with session:
+                while session.resumption_handle is None:
+                    await asyncio.sleep(0.01)
+                session._protocol.resumption_handle = "expired-handle"
+                await emu.stop()
+                await emu.start()
+                reconnected = await events.wait_for(lambda e: isinstance(e, Reconnected))
+                counters = dict(session.metrics().counters)
+        finally:
+            await emu.stop()
+        assert isinstance(reconnected, Reconnected)
+        return reconnected, counters, len(emu.sessions)
+
+    reconnected, counters, n_sessions = run(scenario())
+    assert not reconnected.resumed
+    assert counters["reconnects"] == 1 and counters["resumptions"] == 0
+    assert n_sessions == 2
+
+
+class StubbornTransport(WavTransport):
+    async def stop(self) -> None:
+        await super().stop()
+        raise RuntimeError("device already gone")
+
+
+def test_errors_while_stopping_are_logged_and_stop_completes(
+    run: Run, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> bool:
+        async with Emulator(QUICK) as emu:
+            session = Session(bridge_config(emu.url), StubbornTransport(sample_rate_hz=RATE_HZ))
+            await session.start()
+            await session.stop()
+            return session.running
+
+    with caplog.at_level("WARNING", logger="bridge.engine._session"):
+        assert run(scenario()) is False
+    assert "transport did not stop cleanly: device already gone" in caplog.text

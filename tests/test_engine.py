@@ -57,10 +57,14 @@ def test_clock_ticks_on_absolute_deadlines_and_skips_after_a_stall(run: Run) -> 
 
     clock = run(scenario())
     steps = np.round(np.diff(deadlines) * 1000, 6)
-    # Every deadline is start + n * 10 ms: no drift, no catch-up burst after the stall.
+    # Every deadline is start + n * 10 ms: no drift, and never two ticks for one deadline.
     assert np.all(steps % 10 == 0) and np.all(steps >= 10)
-    assert clock.missed_ticks == int(steps.sum() / 10) - len(steps) >= 4
-    assert len([s for s in steps if s > 10]) == 1
+    # Every deadline not ticked is counted as missed (a loaded machine may add its own
+    # stalls to the one injected here, so only the injected one is pinned down).
+    assert clock.missed_ticks == int(steps.sum() / 10) - len(steps)
+    # After the 55 ms stall the clock went straight to a current deadline: at least the
+    # 4 it slept through were skipped, not ticked in a burst.
+    assert steps[9] >= 50
 
 
 def test_one_clock_drives_many_subscribers_and_stops_when_idle(run: Run) -> None:
@@ -85,7 +89,9 @@ def test_one_clock_drives_many_subscribers_and_stops_when_idle(run: Run) -> None
     assert counts[0] > 3 and max(counts) - min(counts) <= 1
 
 
-def test_failing_subscriber_does_not_stop_the_others(run: Run) -> None:
+def test_failing_subscriber_does_not_stop_the_others(
+    run: Run, caplog: pytest.LogCaptureFixture
+) -> None:
     good = 0
 
     async def bad(deadline_s: float) -> None:
@@ -103,8 +109,12 @@ def test_failing_subscriber_does_not_stop_the_others(run: Run) -> None:
         await clock.aclose()
         return clock.handler_errors
 
-    errors = run(scenario())
+    with caplog.at_level("ERROR", logger="bridge.engine._clock"):
+        errors = run(scenario())
     assert errors >= 3 and good >= 3
+    # Logged the first time, then every 500th: not a traceback per tick.
+    assert len(caplog.records) == 1 + (errors - 1) // 500
+    assert "1 failures so far" in caplog.records[0].getMessage()
 
 
 # -- speaker mixer -------------------------------------------------------------------
@@ -169,6 +179,22 @@ def test_silent_speaker_is_forgotten_and_bad_frames_are_refused() -> None:
     assert mix.n_speakers == 1
     with pytest.raises(FrameSizeError, match="ssrc 9 has 10 bytes; expected 960"):
         mix.push(9, b"\0" * 10)
+
+
+def test_speaker_far_ahead_loses_its_oldest_frames_with_a_rate_limited_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    mix, out = two_speakers()
+    with caplog.at_level("WARNING", logger="bridge.engine._mixer"):
+        for i in range(1, 1020):  # speaker 2 went quiet without leaving: 1 piles up
+            mix.push(1, frame(i))
+    # Nothing mixed before the tick, at most 8 held: the rest were dropped.
+    assert mix.dropped_frames == 1019 - 8
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 3  # the 1st, 501st and 1001st drop
+    assert "ssrc 1" in messages[0] and "1 dropped so far" in messages[0]
+    mix.tick()
+    assert out[-1] == frame(1019 - 7)  # the oldest of the 8 most recent
 
 
 # -- uplink: chunks, ring hold, exactly-once sends -----------------------------------
@@ -247,7 +273,16 @@ def test_vad_needs_two_loud_frames_and_remembers_the_onset() -> None:
     assert vad.update(loud, 1.03) and vad.active and vad.onset_s == 1.02
     for t in (1.04, 1.05, 1.06):
         vad.update(quiet, t)
-    assert not vad.active and vad.last_loud_s == 1.03
+    assert not vad.active and vad.last_loud_s == 1.03 and vad.last_speech_s == 1.03
+
+
+def test_vad_click_is_loud_but_not_speech() -> None:
+    vad = EnergyVad(-35.0, onset_frames=2, hangover_frames=3)
+    loud = np.full(160, 10000, dtype=np.int16)
+    quiet = np.full(160, 100, dtype=np.int16)
+    vad.update(loud, 1.0)
+    vad.update(quiet, 1.01)
+    assert vad.last_loud_s == 1.0 and np.isnan(vad.last_speech_s)
 
 
 def test_histogram_percentiles_and_window() -> None:
@@ -294,6 +329,33 @@ def test_event_streams_and_listeners_get_every_event_in_order(run: Run) -> None:
 
     assert run(scenario()) == [TurnStarted(1), SessionError("x")]
     assert seen == [TurnStarted(1), SessionError("x")]
+
+
+def test_event_stream_that_is_not_read_keeps_only_the_newest_events(
+    run: Run, caplog: pytest.LogCaptureFixture
+) -> None:
+    publisher = Publisher(max_queued_events=5)
+
+    async def scenario() -> tuple[list[Any], list[Any], int]:
+        stream = publisher.stream()
+        reader = publisher.stream()
+        got: list[Any] = []
+        for i in range(12):
+            publisher.publish(TurnStarted(i))
+            got.append(await anext(reader))  # this one keeps up: loses nothing
+        first = [await anext(stream) for _ in range(5)]
+        for i in range(12, 20):  # a second overflow, after it caught up
+            publisher.publish(TurnStarted(i))
+            got.append(await anext(reader))
+        publisher.close()
+        return first + [e async for e in stream], got, stream.dropped
+
+    with caplog.at_level("WARNING", logger="bridge.engine._publish"):
+        kept, got, dropped = run(scenario())
+    assert got == [TurnStarted(i) for i in range(20)]
+    assert kept == [TurnStarted(i) for i in (*range(7, 12), *range(15, 20))]
+    assert dropped == publisher.dropped_events == 7 + 3
+    assert len(caplog.records) == 2  # once per overflow, not per dropped event
 
 
 def test_server_events_used_by_the_session_parse() -> None:

@@ -107,7 +107,12 @@ class PlayoutClock:
                     raise
                 except Exception:
                     self.handler_errors += 1
-                    log.exception("playout handler failed")
+                    # The first and then every 500th: a handler failing on every tick
+                    # would otherwise log 100 tracebacks a second.
+                    if self.handler_errors % 500 == 1:
+                        log.exception(
+                            "playout handler failed (%d failures so far)", self.handler_errors
+                        )
             self.tick_cpu_us.record((time.perf_counter() - started) * 1e6)
             self.ticks += 1
             deadline += frame_s

@@ -14,12 +14,15 @@ ticks stops being waited for.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable
 
 import numpy as np
 
 from _dsp import mix_into
+
+log = logging.getLogger(__name__)
 
 MixedSink = Callable[[bytes | memoryview], None]
 
@@ -84,6 +87,14 @@ class UplinkMixer:
         if len(queue) >= self._max_queued:
             queue.popleft()
             self.dropped_frames += 1
+            # The first and then every 500th: a speaker far ahead of the others is a
+            # transport problem worth knowing about, not worth a line per frame.
+            if self.dropped_frames % 500 == 1:
+                log.warning(
+                    "speaker ssrc %d is %d frames ahead of the mix; dropping its oldest "
+                    "(%d dropped so far)",
+                    ssrc, len(queue) + 1, self.dropped_frames,
+                )  # fmt: skip
         queue.append(pcm)
         if not self._mixed_this_period and all(self._queues.values()):
             self._mix()

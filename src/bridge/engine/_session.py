@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 
 _DUCK_RELEASE_S = 0.5  # a local VAD false alarm: restore full output after this much quiet
 _PAUSE_POLL_S = 0.01
+_MAX_ERROR_KINDS = 64
 
 
 class SessionClosed(RuntimeError):
@@ -130,6 +131,7 @@ class Session:
         """When the server last closed a turn: user speech before it has been answered."""
         self._ducked_since_s: float | None = None
         self._bad_frames = 0
+        self._event_errors: dict[str, int] = {}
         self.counters: dict[str, int] = dict.fromkeys(
             (
                 "turns",
@@ -144,6 +146,7 @@ class Session:
                 "late_tool_results_dropped",
                 "bad_frames",
                 "send_errors",
+                "event_errors",
                 "ticks",
             ),
             0,
@@ -178,22 +181,25 @@ class Session:
             raise SessionClosed(f"session cannot start: it is {self._state}")
         self._state = "starting"
         try:
-            conn = await self._connect_with_retry(reason="start")
+            conn, _ = await self._connect_with_retry(reason="start")
         except BaseException:
             self._state = "stopped"
             self._publisher.close()
             raise
         self._set_connection(conn)
         loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(self._send(), name="session-send"))
-        self._tasks.append(loop.create_task(self._manage(conn), name="session-manage"))
+        for coro, name in ((self._send(), "session-send"), (self._manage(conn), "session-manage")):
+            task = loop.create_task(coro, name=name)
+            task.add_done_callback(self._task_done)
+            self._tasks.append(task)
         self._clock_token = self.clock.subscribe(self._tick)
         try:
             await self.transport.start(self._on_frame)
         except BaseException:
             await self.stop()
             raise
-        self._state = "running"
+        if self._state == "starting":  # a task may already have failed
+            self._state = "running"
 
     async def stop(self) -> None:
         """Send the audio still held, close the socket, stop the transport. Idempotent."""
@@ -204,12 +210,18 @@ class Session:
             self._publisher.close()
             return
         self._state = "stopping"
-        with contextlib.suppress(Exception):
+        try:
             await self.transport.stop()
+        except Exception as exc:
+            log.warning("transport did not stop cleanly: %s", exc)
         conn = self._conn
         if conn is not None:
-            with contextlib.suppress(LiveConnectionClosed, OSError):
+            try:
                 await asyncio.wait_for(self.uplink.send_pending(self._send_audio, flush=True), 2)
+            except (LiveConnectionClosed, OSError):
+                pass  # the socket is gone (or too slow): the tail is lost either way
+            except Exception as exc:
+                log.warning("could not send the audio still held at stop: %s", exc)
         for task in [*self._tasks, *self._tools.tasks()]:
             task.cancel()
         for task in [*self._tasks, *self._tools.tasks()]:
@@ -222,11 +234,23 @@ class Session:
         if self._own_clock:
             await self.clock.aclose()
         if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close()
+            await _close_quietly(conn, "at stop")
         self._conn = None
         self._state = "stopped"
         self._publisher.close()
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        """Report a long-lived task that died of an unexpected error while running."""
+        if task.cancelled() or self._state not in ("starting", "running"):
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        # Without it the session would go on half-working, silently, until stop().
+        message = f"{task.get_name()} failed: {type(exc).__name__}: {exc}"
+        log.error("%s", message, exc_info=exc)
+        self._state = "failed"
+        self._publisher.publish(SessionError(message, fatal=True))
 
     async def __aenter__(self) -> Session:
         await self.start()
@@ -264,6 +288,7 @@ class Session:
         counters = dict(self.counters)
         counters.update(
             frames_in=self.uplink.mixer.frames_in,
+            uplink_mixer_dropped_frames=self.uplink.mixer.dropped_frames,
             uplink_chunks=self.uplink.chunks_sent,
             uplink_bytes=self.uplink.bytes_sent,
             uplink_dropped_samples=self.uplink.ring.dropped,
@@ -272,6 +297,8 @@ class Session:
             underruns=jitter.underruns,
             downlink_dropped_samples=jitter.dropped_samples,
             missed_ticks=self.clock.missed_ticks,
+            clock_handler_errors=self.clock.handler_errors,
+            dropped_events=self._publisher.dropped_events,
         )
         h = self._h
         return MetricsSnapshot(
@@ -373,15 +400,17 @@ class Session:
     # -- connection ------------------------------------------------------------------
 
     async def _connect_once(self) -> LiveConnection:
+        # The client's default pings (every 20 s, no pong timeout) are what notice a
+        # half-open socket in a silent call, where nothing else is sent or received.
         return await connect(
             self._live_config,
             self._endpoint,
             connect_timeout_s=self.config.endpoint.connect_timeout_s,
-            ping_interval_s=None,
             protocol=self._protocol,
         )
 
-    async def _connect_with_retry(self, reason: str) -> LiveConnection:
+    async def _connect_with_retry(self, reason: str) -> tuple[LiveConnection, bool]:
+        """Connect, retrying with backoff; also returns whether the session was resumed."""
         engine = self.config.engine
         delays = backoff(
             initial_s=engine.reconnect_base_delay_s, max_s=engine.reconnect_max_delay_s
@@ -389,8 +418,11 @@ class Session:
         attempt = 0
         while True:
             attempt += 1
+            # The handle may be dropped between attempts (refused): what counts is
+            # whether the attempt that succeeded carried one.
+            resuming = self._protocol.resumption_handle is not None
             try:
-                return await self._connect_once()
+                return await self._connect_once(), resuming
             except (AuthError, ConfigError):
                 raise
             except LiveConnectionClosed as exc:
@@ -431,10 +463,9 @@ class Session:
             self._conn = None
             self._turns.connection_ended()
             gap_started_s = time.monotonic()
-            resumed = self._protocol.resumption_handle is not None
             self._tools.cancel_all("connection replaced")
             try:
-                conn = await self._connect_with_retry(reason=reason)
+                conn, resumed = await self._connect_with_retry(reason=reason)
             except Exception as exc:
                 message = f"could not reconnect after {reason}: {exc}"
                 log.error("%s", message)
@@ -462,8 +493,7 @@ class Session:
             async with self.uplink.send_lock:
                 self._connected.clear()
                 self._conn = None
-                with contextlib.suppress(Exception):
-                    await conn.close()
+                await _close_quietly(conn, "before reconnecting")
         finally:
             receiver.cancel()
             resume.cancel()
@@ -486,7 +516,8 @@ class Session:
     def _at_pause(self) -> bool:
         """No reply being generated, no tool running, nobody talking, nothing unanswered."""
         vad = self._vad
-        unanswered = not math.isnan(vad.last_loud_s) and vad.last_loud_s > self._answered_s
+        # `last_speech_s`, not `last_loud_s`: a lone click is not a question to wait for.
+        unanswered = not math.isnan(vad.last_speech_s) and vad.last_speech_s > self._answered_s
         return not (self._protocol.generating or self._tools or vad.active or unanswered)
 
     async def _receive(self, conn: LiveConnection) -> None:
@@ -495,8 +526,22 @@ class Session:
                 try:
                     self._handle(event)
                 except Exception as exc:
-                    log.exception("failed to handle %r", type(event).__name__)
-                    self._publisher.publish(SessionError(f"failed to handle server event: {exc}"))
+                    self._event_failed(event, exc)
+
+    def _event_failed(self, event: ServerEvent, exc: Exception) -> None:
+        self.counters["event_errors"] += 1
+        key = f"{type(exc).__name__}: {exc}"
+        if key not in self._event_errors and len(self._event_errors) >= _MAX_ERROR_KINDS:
+            key = "other"  # messages that vary per event must not each count as new
+        n = self._event_errors[key] = self._event_errors.get(key, 0) + 1
+        # The first of each kind and then every 500th: a misbehaving server sends the
+        # same bad message 50 times a second.
+        if n % 500 != 1:
+            return
+        log.error(
+            "failed to handle %r (%d such errors): %s", type(event).__name__, n, exc, exc_info=exc
+        )
+        self._publisher.publish(SessionError(f"failed to handle server event: {exc}"))
 
     async def _respond(self, response: FunctionResponse) -> None:
         conn = self._conn
@@ -561,3 +606,11 @@ class Session:
         self._barge_in_at_s = time.monotonic()
         self._ducked_since_s = None
         self._turns.interrupt_all()
+
+
+async def _close_quietly(conn: LiveConnection, when: str) -> None:
+    """Close a socket we are leaving anyway: an error is worth a warning, not a stop."""
+    try:
+        await conn.close()
+    except Exception as exc:
+        log.warning("closing the Live connection %s failed: %s", when, exc)

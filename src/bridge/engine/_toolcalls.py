@@ -2,18 +2,23 @@
 
 A call whose id the server cancelled (or that belonged to a connection since replaced) is
 never answered: its task is cancelled, and a result that still turns up is dropped.
-A failing tool answers with `{"error": ...}` and never takes the session down.
+A failing tool answers with `{"error": ...}` and never takes the session down; so does
+one whose result cannot be sent as JSON, since the model waits for an answer to every call.
+A second call reusing the id of one still running replaces it (the first is cancelled).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 from ..protocol import ConfigError, FunctionCall, FunctionResponse, LiveConnectionClosed
 from ..tools import ToolRegistry
 from ._publish import Publisher
 from .events import ToolActivity
+
+log = logging.getLogger(__name__)
 
 Respond = Callable[[FunctionResponse], Awaitable[None]]
 """Sends one response on the current connection (raises if there is none)."""
@@ -46,7 +51,12 @@ class ToolCalls:
         return list(self._tasks.values())
 
     def start(self, call: FunctionCall) -> None:
-        """Run `call` as a task."""
+        """Run `call` as a task (cancelling a running call with the same id)."""
+        if call.id in self._tasks:
+            # Only one call per id can be answered, and the server is waiting on the
+            # latest; the older task would otherwise be left running beyond our reach.
+            log.warning("tool call id %r reused while still running; cancelling the first", call.id)
+            self.cancel(call.id, "replaced by a new call with the same id")
         self._counters["tool_calls"] += 1
         self._publisher.publish(ToolActivity(call.id, call.name, "started"))
         task = asyncio.get_running_loop().create_task(self._run(call), name=f"tool-{call.id}")
@@ -69,18 +79,32 @@ class ToolCalls:
             self.cancel(call_id, why)
 
     async def _run(self, call: FunctionCall) -> None:
+        me = asyncio.current_task()
         try:
             response = await self._tools.call(call.name, call.args)
         finally:
-            self._tasks.pop(call.id, None)
-            self._names.pop(call.id, None)
-        if not self._is_pending(call.id):
-            # Cancelled (or the connection moved on) while the result was being produced.
+            # A newer call with the same id may have taken the slot: leave it alone.
+            if self._tasks.get(call.id) is me:
+                del self._tasks[call.id]
+                self._names.pop(call.id, None)
+        if not self._is_pending(call.id) or self._tasks.get(call.id) is not None:
+            # Cancelled (or the connection moved on, or a newer call with this id runs)
+            # while the result was being produced.
             self._counters["late_tool_results_dropped"] += 1
             return
         try:
             await self._respond(FunctionResponse(call.id, call.name, response))
-        except (LiveConnectionClosed, OSError, ConfigError) as exc:
+        except ConfigError as exc:
+            error = f"tool result is not JSON-serialisable: {exc}"
+            log.warning("tool %s: %s", call.name, error)
+            self._counters["tool_errors"] += 1
+            self._publisher.publish(ToolActivity(call.id, call.name, "failed", error))
+            try:
+                await self._respond(FunctionResponse(call.id, call.name, {"error": error}))
+            except (LiveConnectionClosed, OSError) as send_exc:
+                log.warning("tool %s: could not send its error: %s", call.name, send_exc)
+            return
+        except (LiveConnectionClosed, OSError) as exc:
             self._counters["tool_errors"] += 1
             self._publisher.publish(ToolActivity(call.id, call.name, "failed", str(exc)))
             return

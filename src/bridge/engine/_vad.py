@@ -32,7 +32,10 @@ class EnergyVad:
         self.onset_s = math.nan
         """`time.monotonic()` of the first loud frame of the current or last activity."""
         self.last_loud_s = math.nan
-        """`time.monotonic()` of the latest loud frame (end of the latest speech)."""
+        """`time.monotonic()` of the latest loud frame, a lone click included."""
+        self.last_speech_s = math.nan
+        """`time.monotonic()` of the latest loud frame of an activity (end of the latest
+        speech): unlike `last_loud_s`, a click too short to start activity leaves it be."""
 
     def update(self, frame: npt.NDArray[np.int16], now_s: float) -> bool:
         """Feed one frame; returns True exactly when activity starts."""
@@ -44,9 +47,13 @@ class EnergyVad:
             self._loud_run += 1
             self._quiet_run = 0
             self.last_loud_s = now_s
-            if not self.active and self._loud_run >= self.onset_frames:
+            if self.active:
+                self.last_speech_s = now_s
+                return False
+            if self._loud_run >= self.onset_frames:
                 self.active = True
                 self.onset_s = self._onset_candidate
+                self.last_speech_s = now_s
                 return True
             return False
         self._loud_run = 0
