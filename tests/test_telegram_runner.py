@@ -108,7 +108,7 @@ async def speak(calls: FakeCalls, speakers: dict[int, np.ndarray], stall_at: int
         await asyncio.sleep(max(0.0, start + (i + 1) * 0.01 - loop.time()))
 
 
-API_KEY = "AIza-not-a-real-key-0123456789"
+API_KEY = "gemini-test-key-not-real-0123456789"
 
 
 def config_for(emulator: Emulator) -> BridgeConfig:
