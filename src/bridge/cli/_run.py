@@ -3,9 +3,9 @@
 Joins each chat's running voice chat as the logged-in account (see `login`), streams
 what participants say to Gemini Live and plays the spoken reply into the call. One
 engine session per chat; several --chat options share one process and one account.
-Transcripts are posted in the chat (one message per turn). Admins (or --allow users)
-control it with /gemini and /stop; voice notes sent to the account, or in a bridged
-group, get a spoken reply.
+Transcripts are posted in the chat (one message per turn). Admins and allowlisted users
+(--allow, or `allow` in the config's [telegram] section) control it with /gemini and
+/stop; voice notes sent to the account, or in a bridged group, get a spoken reply.
 
 Credentials come from the environment: TG_API_ID, TG_API_HASH, TG_SESSION (or
 TG_SESSION_FILE) for Telegram, GEMINI_API_KEY for Gemini. SIGINT/SIGTERM leave the
