@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from .._throttle import worth_reporting
 from ._metrics import Histogram
 
 log = logging.getLogger(__name__)
@@ -107,9 +108,9 @@ class PlayoutClock:
                     raise
                 except Exception:
                     self.handler_errors += 1
-                    # The first and then every 500th: a handler failing on every tick
+                    # Throttled: a handler failing on every tick
                     # would otherwise log 100 tracebacks a second.
-                    if self.handler_errors % 500 == 1:
+                    if worth_reporting(self.handler_errors):
                         log.exception(
                             "playout handler failed (%d failures so far)", self.handler_errors
                         )

@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from _dsp import JitterBuffer, Resampler
 
+from .._throttle import worth_reporting
 from ._metrics import Histogram
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class Downlink:
         if usable != len(pcm):
             # Play the whole samples; the stray byte cannot be part of the next message's.
             self.odd_messages += 1
-            if self.odd_messages % 500 == 1:
+            if worth_reporting(self.odd_messages):
                 log.warning(
                     "reply audio message of %d bytes is not whole int16 samples: "
                     "playing %d samples, dropping the last byte (%d such messages so far)",

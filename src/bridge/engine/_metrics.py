@@ -7,7 +7,7 @@ sorts only when a snapshot is taken.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -166,18 +166,16 @@ def prometheus_text(
             braces = f"{{{label}}}" if label else ""
             lines.append(f"{metric}_sum{braces} {s.mean * s.count * scale:.9g}")
             lines.append(f"{metric}_count{braces} {s.count}")
-    names = sorted({k for snap in snapshots for k in snap.counters})
-    for key in names:
-        metric = f"{prefix}_{key}_total"
-        lines.append(f"# TYPE {metric} counter")
-        for snap, label in zip(snapshots, label_sets, strict=True):
-            braces = f"{{{label}}}" if label else ""
-            lines.append(f"{metric}{braces} {snap.counters.get(key, 0)}")
-    names = sorted({k for snap in snapshots for k in snap.gauges})
-    for key in names:
-        metric = f"{prefix}_{key}"
-        lines.append(f"# TYPE {metric} gauge")
-        for snap, label in zip(snapshots, label_sets, strict=True):
-            braces = f"{{{label}}}" if label else ""
-            lines.append(f"{metric}{braces} {snap.gauges.get(key, 0.0):.9g}")
+    # Counters print as exact integers (byte counts pass 10**9); gauges as floats.
+    values_of: list[tuple[str, str, str, Callable[[MetricsSnapshot], Mapping[str, float]]]] = [
+        ("counter", "_total", "d", lambda snap: snap.counters),
+        ("gauge", "", ".9g", lambda snap: snap.gauges),
+    ]
+    for kind, suffix, spec, values in values_of:
+        for key in sorted({k for snap in snapshots for k in values(snap)}):
+            metric = f"{prefix}_{key}{suffix}"
+            lines.append(f"# TYPE {metric} {kind}")
+            for snap, label in zip(snapshots, label_sets, strict=True):
+                braces = f"{{{label}}}" if label else ""
+                lines.append(f"{metric}{braces} {format(values(snap).get(key, 0), spec)}")
     return "\n".join(lines) + "\n"

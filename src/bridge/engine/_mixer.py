@@ -22,6 +22,8 @@ import numpy as np
 
 from _dsp import mix_into
 
+from .._throttle import worth_reporting
+
 log = logging.getLogger(__name__)
 
 MixedSink = Callable[[bytes | memoryview], None]
@@ -87,9 +89,9 @@ class UplinkMixer:
         if len(queue) >= self._max_queued:
             queue.popleft()
             self.dropped_frames += 1
-            # The first and then every 500th: a speaker far ahead of the others is a
+            # Throttled: a speaker far ahead of the others is a
             # transport problem worth knowing about, not worth a line per frame.
-            if self.dropped_frames % 500 == 1:
+            if worth_reporting(self.dropped_frames):
                 log.warning(
                     "speaker ssrc %d is %d frames ahead of the mix; dropping its oldest "
                     "(%d dropped so far)",

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any
 
+from .._throttle import worth_reporting
 from ..client import LiveConnection, connect
 from ..config import BridgeConfig
 from ..protocol import (
@@ -332,8 +333,8 @@ class Session:
         except FrameSizeError as exc:
             self._bad_frames += 1
             self.counters["bad_frames"] = self._bad_frames
-            # Report the first and then every 500th, so a broken transport cannot flood.
-            if self._bad_frames % 500 == 1:
+            # Throttled: a broken transport sends 100 bad frames a second.
+            if worth_reporting(self._bad_frames):
                 log.warning("dropping inbound frame: %s", exc)
                 self._publisher.publish(SessionError(f"dropped inbound frame: {exc}"))
 
@@ -349,8 +350,8 @@ class Session:
             await self.transport.send_frame(frame)
         except Exception as exc:
             self.counters["send_errors"] += 1
-            # The first failure and then every 500th: a dead transport must not flood.
-            if self.counters["send_errors"] % 500 == 1:
+            # Throttled: a dead transport fails on every tick.
+            if worth_reporting(self.counters["send_errors"]):
                 log.warning("transport refused a frame: %s", exc)
                 self._publisher.publish(SessionError(f"transport refused a frame: {exc}"))
         self.counters["ticks"] += 1
@@ -534,9 +535,9 @@ class Session:
         if key not in self._event_errors and len(self._event_errors) >= _MAX_ERROR_KINDS:
             key = "other"  # messages that vary per event must not each count as new
         n = self._event_errors[key] = self._event_errors.get(key, 0) + 1
-        # The first of each kind and then every 500th: a misbehaving server sends the
+        # Throttled per kind of error: a misbehaving server sends the
         # same bad message 50 times a second.
-        if n % 500 != 1:
+        if not worth_reporting(n):
             return
         log.error(
             "failed to handle %r (%d such errors): %s", type(event).__name__, n, exc, exc_info=exc

@@ -43,6 +43,7 @@ from pytgcalls.types import (
 )
 from pytgcalls.types.raw import AudioParameters
 
+from .._throttle import worth_reporting
 from ._base import FrameSink, Transport
 
 __all__ = [
@@ -250,8 +251,8 @@ class GroupCallTransport(Transport):
                 continue
             if len(pcm) != expected:
                 self.frames_dropped += 1
-                # The first and then every 500th: a misconfigured call must not flood.
-                if self.frames_dropped % 500 == 1:
+                # Throttled: a misconfigured call sends 100 such frames a second.
+                if worth_reporting(self.frames_dropped):
                     log.warning(
                         "dropping a %d-byte frame from ssrc %d in %s: expected %d bytes "
                         "(10 ms at %d Hz, %d channel(s))",
