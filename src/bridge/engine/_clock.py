@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from .._throttle import worth_reporting
+from .._faults import worth_reporting
 from ._metrics import Histogram
 
 log = logging.getLogger(__name__)

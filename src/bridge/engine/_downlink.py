@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from _dsp import JitterBuffer, Resampler
 
-from .._throttle import worth_reporting
+from .._faults import worth_reporting
 from ._metrics import Histogram
 
 log = logging.getLogger(__name__)

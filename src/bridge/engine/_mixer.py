@@ -22,7 +22,7 @@ import numpy as np
 
 from _dsp import mix_into
 
-from .._throttle import worth_reporting
+from .._faults import worth_reporting
 
 log = logging.getLogger(__name__)
 

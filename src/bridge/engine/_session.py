@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any
 
-from .._throttle import worth_reporting
+from .._faults import worth_reporting
 from ..client import LiveConnection, connect
 from ..config import BridgeConfig
 from ..protocol import (

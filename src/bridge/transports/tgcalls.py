@@ -43,7 +43,7 @@ from pytgcalls.types import (
 )
 from pytgcalls.types.raw import AudioParameters
 
-from .._throttle import worth_reporting
+from .._faults import worth_reporting
 from ._base import FrameSink, Transport
 
 __all__ = [
