@@ -1,198 +1,82 @@
-/* Hot loops of the resampler and the mixer.
+/* The DSP kernels' interface: one table of function pointers per ISA level.
  *
- * Vector code uses GCC/Clang vector extensions (16 float lanes), so one source compiles to
- * AVX-512, AVX2+FMA or SSE2; on glibc x86-64 `target_clones` picks the widest variant at
- * load time, so the default build stays portable. Summation order is fixed by the source,
- * never by the clone, which keeps streaming output independent of chunking.
+ * _kernels.c compiles every kernel once per level (_kernels_level.h) with the vector
+ * width of that level's registers: x86-64 baseline SSE2 (4 float lanes), x86-64-v3
+ * AVX2+FMA (8) and x86-64-v4 AVX-512 (16); NEON (4) on aarch64; plain 4-lane generic
+ * vectors elsewhere. _isa.pyx picks the widest level the CPU has (or the one named by
+ * BRIDGE_DSP_ISA) at import; a Resampler keeps the table it was built with.
  */
 #ifndef BRIDGE_DSP_KERNELS_H
 #define BRIDGE_DSP_KERNELS_H
 
 #include <stdint.h>
-#include <string.h>
-#include <math.h>
 
-#if defined(__GNUC__) && !defined(__clang__)
-/* 64-byte vector helpers are always inlined, so the psABI note about them is moot. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
+/* General rational polyphase kernel (any up/down). `buf` holds k_pad - 1 history samples
+ * followed by `n_new` new ones. Output j has phase *phase and ends at new sample *pos; its
+ * window is buf[*pos .. *pos + k_pad), k_pad a multiple of 16. `bank` holds `up` reversed
+ * sub-filters of k_pad taps each. Returns the outputs written to out[0..]; *phase and *pos
+ * are advanced past them. */
+typedef long (*dsp_poly_dot_fn)(const float *buf, long n_new, const float *bank, int k_pad,
+                                int up, int down, int *phase, long *pos, float *out);
 
-#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && \
-    (defined(__clang__) ? (__clang_major__ >= 14) : (defined(__GNUC__) && __GNUC__ >= 8))
-#define DSP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define DSP_CLONES
-#endif
+/* Pure interpolation (down == 1). Every output sums taps first_tap..k_pad-1 in order. `buf`
+ * needs 64 readable floats of slack past the new samples. Phase p of input i goes to
+ * out[p * ostride + i - pos0] (phase-major; 64 floats of slack per phase). Returns
+ * (n_new - pos0) * up. */
+typedef long (*dsp_poly_up_fn)(const float *buf, long pos0, long n_new, const float *bank,
+                               int k_pad, int first_tap, int up, float *out, long ostride);
 
-#define DSP_LANES 16
-typedef float dsp_v16 __attribute__((vector_size(64)));
-typedef float dsp_v8 __attribute__((vector_size(32)));
-typedef float dsp_v4 __attribute__((vector_size(16)));
+/* Pure decimation (up == 1) on `down` deinterleaved streams: with tap t = u*down + r,
+ * output k needs x[k*down - t] = d[offs[t] + k] where the caller sets
+ * offs[t] = r*stride - u + U for an origin U of its choice. Computes outputs k0 .. k1-1,
+ * every output summing the taps in order; each stream and `out` need 64 floats of slack. */
+typedef long (*dsp_poly_down_fn)(const float *d, long k0, long k1, const float *taps,
+                                 const long *offs, int n_taps, float *out);
 
-static inline __attribute__((always_inline)) dsp_v16 dsp_load16(const float *p) {
-    dsp_v16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+/* dst[j] = src[j * step] for j < n. */
+typedef void (*dsp_gather_fn)(const float *src, long n, int step, float *dst);
 
-static inline __attribute__((always_inline)) float dsp_hsum16(dsp_v16 s) {
-    dsp_v8 lo, hi;
-    memcpy(&lo, &s, sizeof lo);
-    memcpy(&hi, (const char *)&s + sizeof lo, sizeof hi);
-    dsp_v8 s8 = lo + hi;
-    dsp_v4 lo4, hi4;
-    memcpy(&lo4, &s8, sizeof lo4);
-    memcpy(&hi4, (const char *)&s8 + sizeof lo4, sizeof hi4);
-    dsp_v4 s4 = lo4 + hi4;
-    return (s4[0] + s4[2]) + (s4[1] + s4[3]);
-}
+/* Interleave kernel outputs: output j = i*up + p comes from ych[p*ystride + i] for channel
+ * ch (y1 == y0 duplicates mono). */
+typedef void (*dsp_interleave_fn)(const float *y0, const float *y1, long ystride, int up,
+                                  long n_groups, int out_ch, float *out);
 
-/* Dot product of two float vectors whose length is a multiple of 16. */
-static inline __attribute__((always_inline)) float dsp_dot16(const float *a, const float *b,
-                                                             int n) {
-    dsp_v16 acc0 = {0}, acc1 = {0}, acc2 = {0}, acc3 = {0};
-    int j = 0;
-    for (; j + 4 * DSP_LANES <= n; j += 4 * DSP_LANES) {
-        acc0 += dsp_load16(a + j) * dsp_load16(b + j);
-        acc1 += dsp_load16(a + j + 16) * dsp_load16(b + j + 16);
-        acc2 += dsp_load16(a + j + 32) * dsp_load16(b + j + 32);
-        acc3 += dsp_load16(a + j + 48) * dsp_load16(b + j + 48);
-    }
-    for (; j < n; j += DSP_LANES) acc0 += dsp_load16(a + j) * dsp_load16(b + j);
-    return dsp_hsum16((acc0 + acc1) + (acc2 + acc3));
-}
+/* float -> int16, rounded to nearest-even and saturated; NaN becomes 0. */
+typedef void (*dsp_f32_to_i16_fn)(const float *y, long n, int16_t *out);
 
-/* General rational polyphase kernel (any up/down).
- *
- * `buf` holds k_pad - 1 history samples followed by `n_new` new ones. Output number j has
- * phase *phase and ends at new sample *pos; its window is buf[*pos .. *pos + k_pad).
- * `bank` holds `up` reversed sub-filters of k_pad taps each. Writes outputs to out[0],
- * out[stride], ... and returns how many; *phase and *pos are advanced past them.
- */
-DSP_CLONES
-static long dsp_poly_dot(const float *buf, long n_new, const float *bank, int k_pad, int up,
-                         int down, int *phase, long *pos, float *out) {
-    long n_out = 0;
-    int ph = *phase;
-    long ps = *pos;
-    while (ps < n_new) {
-        out[n_out++] = dsp_dot16(bank + (long)ph * k_pad, buf + ps, k_pad);
-        ph += down;
-        ps += ph / up;
-        ph %= up;
-    }
-    *phase = ph;
-    *pos = ps;
-    return n_out;
-}
+/* Interleaved int16 or float32 frames -> float channel buffers: mono copies to dst0;
+ * stereo with mix averages into dst0; stereo without mix splits into dst0 and dst1. */
+typedef void (*dsp_i16_to_f32_fn)(const int16_t *src, long n_frames, int channels, int mix,
+                                  float *dst0, float *dst1);
+typedef void (*dsp_f32_to_f32_fn)(const float *src, long n_frames, int channels, int mix,
+                                  float *dst0, float *dst1);
 
-/* Pure interpolation (down == 1): outputs for 64 consecutive input samples at once (four
- * independent accumulators hide the FMA latency), one phase at a time, so no horizontal
- * sums are needed. Every lane sums taps first_tap..k_pad-1 in order. `buf` must have 64
- * readable floats of slack past the new samples. Phase p of input i goes to
- * out[p * ostride + i - pos0] (phase-major; 64 floats of slack per phase). Returns the
- * number of outputs, (n_new - pos0) * up.
- */
-DSP_CLONES
-static long dsp_poly_up(const float *buf, long pos0, long n_new, const float *bank, int k_pad,
-                        int first_tap, int up, float *out, long ostride) {
-    for (long i = pos0; i < n_new; i += 4 * DSP_LANES) {
-        for (int p = 0; p < up; p++) {
-            const float *h = bank + (long)p * k_pad;
-            const float *x = buf + i;
-            dsp_v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-            for (int t = first_tap; t < k_pad; t++) {
-                float c = h[t];
-                a0 += c * dsp_load16(x + t);
-                a1 += c * dsp_load16(x + t + 16);
-                a2 += c * dsp_load16(x + t + 32);
-                a3 += c * dsp_load16(x + t + 48);
-            }
-            float *o = out + p * ostride + (i - pos0);
-            memcpy(o, &a0, sizeof a0);
-            memcpy(o + 16, &a1, sizeof a1);
-            memcpy(o + 32, &a2, sizeof a2);
-            memcpy(o + 48, &a3, sizeof a3);
-        }
-    }
-    return (n_new - pos0) * up;
-}
+/* Sum n_src int16 buffers of n samples in int32 and soft clip into out (see _mix.pyx). */
+typedef void (*dsp_mix_i16_fn)(const int16_t *const *srcs, long n_src, int16_t *out, long n);
 
-/* Pure decimation (up == 1) on `down` deinterleaved streams of the input: with tap
- * t = u*down + r, output k needs x[k*down - t] = d[offs[t] + k] where the caller sets
- * offs[t] = r*stride - u + U for an origin U of its choice. Computes outputs k0 .. k1-1
- * 64 at a time, every lane summing the taps in order; each stream and `out` need 64
- * floats of slack.
- */
-DSP_CLONES
-static long dsp_poly_down(const float *d, long k0, long k1, const float *taps, const long *offs,
-                          int n_taps, float *out) {
-    for (long k = k0; k < k1; k += 4 * DSP_LANES) {
-        dsp_v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        for (int t = 0; t < n_taps; t++) {
-            const float *x = d + offs[t] + k;
-            float c = taps[t];
-            a0 += c * dsp_load16(x);
-            a1 += c * dsp_load16(x + 16);
-            a2 += c * dsp_load16(x + 32);
-            a3 += c * dsp_load16(x + 48);
-        }
-        float *o = out + (k - k0);
-        memcpy(o, &a0, sizeof a0);
-        memcpy(o + 16, &a1, sizeof a1);
-        memcpy(o + 32, &a2, sizeof a2);
-        memcpy(o + 48, &a3, sizeof a3);
-    }
-    return k1 - k0;
-}
+/* Largest absolute value of n int16 samples, 0..32768. */
+typedef int32_t (*dsp_peak_i16_fn)(const int16_t *src, long n);
 
-/* Interleave kernel outputs: output j = i*up + p comes from ych[p*ystride + i] for
- * channel ch (y1 == y0 duplicates mono). Constant up/out_ch let the compiler vectorize
- * the strided stores.
- */
-static inline __attribute__((always_inline)) void dsp_interleave_k(
-    const float *y0, const float *y1, long ystride, long n_groups, float *out, const int up,
-    const int out_ch) {
-    for (long i = 0; i < n_groups; i++) {
-        for (int p = 0; p < up; p++) {
-            out[(i * up + p) * out_ch] = y0[p * ystride + i];
-            if (out_ch == 2) out[(i * up + p) * out_ch + 1] = y1[p * ystride + i];
-        }
-    }
-}
+typedef struct DspKernels {
+    const char *name;   /* the level: "sse2", "avx2", "avx512", "neon" or "generic" */
+    int block;          /* outputs per poly_up/poly_down block, at most 64 */
+    dsp_poly_dot_fn poly_dot;
+    dsp_poly_up_fn poly_up;
+    dsp_poly_down_fn poly_down;
+    dsp_gather_fn gather;
+    dsp_interleave_fn interleave;
+    dsp_f32_to_i16_fn f32_to_i16;
+    dsp_i16_to_f32_fn i16_to_f32;
+    dsp_f32_to_f32_fn f32_to_f32;
+    dsp_mix_i16_fn mix_i16;
+    dsp_peak_i16_fn peak_i16;
+} DspKernels;
 
-DSP_CLONES
-static void dsp_interleave(const float *y0, const float *y1, long ystride, int up,
-                           long n_groups, int out_ch, float *out) {
-    if (out_ch == 1) {
-        switch (up) {
-        case 1: memcpy(out, y0, n_groups * sizeof(float)); return;
-        case 2: dsp_interleave_k(y0, y1, ystride, n_groups, out, 2, 1); return;
-        case 3: dsp_interleave_k(y0, y1, ystride, n_groups, out, 3, 1); return;
-        default: dsp_interleave_k(y0, y1, ystride, n_groups, out, up, 1); return;
-        }
-    }
-    switch (up) {
-    case 1: dsp_interleave_k(y0, y1, ystride, n_groups, out, 1, 2); return;
-    case 2: dsp_interleave_k(y0, y1, ystride, n_groups, out, 2, 2); return;
-    case 3: dsp_interleave_k(y0, y1, ystride, n_groups, out, 3, 2); return;
-    default: dsp_interleave_k(y0, y1, ystride, n_groups, out, up, 2); return;
-    }
-}
+/* The levels compiled into this build, narrowest first, and their count. */
+extern const DspKernels *const dsp_levels[];
+extern const int dsp_n_levels;
 
-/* float -> int16, clamped then rounded to nearest-even (adding and removing 1.5 * 2^23
- * rounds exactly like lrintf in the default mode, and vectorizes), so it saturates
- * instead of wrapping. NaN becomes 0.
- */
-DSP_CLONES
-static void dsp_f32_to_i16(const float *y, long n, int16_t *out) {
-    for (long i = 0; i < n; i++) {
-        float v = y[i];
-        v = v > -32768.0f ? v : (v == v ? -32768.0f : 0.0f);
-        v = v < 32767.0f ? v : 32767.0f;
-        v = (v + 12582912.0f) - 12582912.0f;
-        out[i] = (int16_t)(int32_t)v;
-    }
-}
+/* 1 if the CPU (and OS) can run level `i` of dsp_levels, else 0. */
+int dsp_cpu_has(int i);
 
 #endif

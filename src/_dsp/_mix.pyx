@@ -5,48 +5,9 @@ from cpython.buffer cimport PyBuffer_Release
 from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.stdint cimport int16_t, int32_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
 
 from ._buffers cimport KIND_INT16, get_audio_buffer
-
-cdef enum:
-    BLOCK = 512
-
-# Soft clip: identity up to the knee, then knee + r * u / (1 + u) with u = (|x| - knee) / r,
-# whose slope is 1 at the knee and which approaches knee + r = full scale without reaching
-# past it, so loud overlaps compress instead of wrapping.
-cdef float KNEE = 24576.0  # 0.75 of full scale
-cdef float RANGE = 32767.0 - 24576.0
-
-
-cdef inline int16_t _soft_clip(int32_t s) noexcept nogil:
-    cdef float a, u
-    if -24576 <= s <= 24576:
-        return <int16_t>s
-    a = <float>(s if s > 0 else -s)
-    u = (a - KNEE) / RANGE
-    a = KNEE + RANGE * (u / (1.0 + u))
-    if a > 32767.0:
-        a = 32767.0
-    return <int16_t>(<int32_t>(a + 0.5) if s > 0 else -<int32_t>(a + 0.5))
-
-
-cdef void _mix(const int16_t** srcs, Py_ssize_t n_src, int16_t* out,
-               Py_ssize_t n) noexcept nogil:
-    cdef int32_t acc[BLOCK]
-    cdef Py_ssize_t start, i, j, m
-    cdef const int16_t* src
-    start = 0
-    while start < n:
-        m = n - start if n - start < BLOCK else BLOCK
-        memset(acc, 0, m * sizeof(int32_t))
-        for j in range(n_src):
-            src = srcs[j] + start
-            for i in range(m):
-                acc[i] += src[i]
-        for i in range(m):
-            out[start + i] = _soft_clip(acc[i])
-        start += m
+from ._isa cimport active_kernels
 
 
 def mix_into(frames, out):
@@ -89,7 +50,7 @@ def mix_into(frames, out):
                 )
             srcs[j] = <const int16_t*>views[j].buf
         with nogil:
-            _mix(srcs, n_held, <int16_t*>out_view.buf, n)
+            active_kernels().mix_i16(srcs, n_held, <int16_t*>out_view.buf, n)
         return n
     finally:
         for j in range(n_held):
@@ -97,18 +58,6 @@ def mix_into(frames, out):
         free(views)
         free(srcs)
         PyBuffer_Release(&out_view)
-
-
-cdef int32_t _peak(const int16_t* src, Py_ssize_t n) noexcept nogil:
-    cdef int32_t peak = 0, a
-    cdef Py_ssize_t i
-    for i in range(n):
-        a = src[i]
-        if a < 0:
-            a = -a
-        if a > peak:
-            peak = a
-    return peak
 
 
 def peak_abs(data):
@@ -126,7 +75,7 @@ def peak_abs(data):
     cdef int32_t peak
     try:
         with nogil:
-            peak = _peak(<const int16_t*>view.buf, view.len // 2)
+            peak = active_kernels().peak_i16(<const int16_t*>view.buf, view.len // 2)
         return peak
     finally:
         PyBuffer_Release(&view)

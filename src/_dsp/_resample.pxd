@@ -3,6 +3,8 @@
 
 cimport numpy as cnp
 
+from ._kernels cimport DspKernels
+
 
 cdef class Resampler:
     cdef int _in_rate, _out_rate, _in_ch, _out_ch, _n_proc
@@ -12,6 +14,7 @@ cdef class Resampler:
     cdef long _dstride, _dorigin, _ystride
     cdef int _last_kind
     cdef bint _busy
+    cdef const DspKernels* _k   # the ISA level's kernels, fixed at construction
     cdef float* _bank
     cdef float* _dtaps
     cdef long* _doffs

@@ -8,14 +8,12 @@ import numpy as np
 from cpython.buffer cimport PyBuffer_Release
 from libc.stdint cimport int16_t
 from libc.stdlib cimport calloc, free
-from libc.string cimport memcpy, memmove
+from libc.string cimport memmove
 
 cimport numpy as cnp
 
 from ._buffers cimport KIND_INT16, get_audio_buffer
-from ._kernels cimport (
-    dsp_f32_to_i16, dsp_interleave, dsp_poly_dot, dsp_poly_down, dsp_poly_up,
-)
+from ._isa cimport active_kernels
 
 cnp.import_array()
 
@@ -91,6 +89,7 @@ cdef class Resampler:
         self._y[0] = self._y[1] = NULL
         self._d = NULL
         self._z = NULL
+        self._k = active_kernels()
         for name, rate in (("in_rate_hz", in_rate_hz), ("out_rate_hz", out_rate_hz)):
             if not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0:
                 raise ValueError(f"{name} must be a positive int, got {rate!r}")
@@ -342,67 +341,38 @@ cdef class Resampler:
 
     cdef void _load(self, const void* src, int kind, Py_ssize_t start,
                     Py_ssize_t nb) noexcept nogil:
-        cdef Py_ssize_t i
+        cdef bint mix = self._n_proc == 1
         cdef float* b0 = self._buf[0] + self._hist
-        cdef float* b1 = self._buf[1] + self._hist
-        cdef const int16_t* s16 = <const int16_t*>src
-        cdef const float* s32 = <const float*>src
-        if self._in_ch == 1:
-            if kind == KIND_INT16:
-                s16 += start
-                for i in range(nb):
-                    b0[i] = s16[i]
-            else:
-                memcpy(b0, s32 + start, nb * sizeof(float))
-        elif self._n_proc == 1:
-            if kind == KIND_INT16:
-                s16 += 2 * start
-                for i in range(nb):
-                    b0[i] = (<float>s16[2 * i] + <float>s16[2 * i + 1]) * 0.5
-            else:
-                s32 += 2 * start
-                for i in range(nb):
-                    b0[i] = (s32[2 * i] + s32[2 * i + 1]) * 0.5
+        cdef float* b1 = self._buf[self._n_proc - 1] + self._hist
+        if kind == KIND_INT16:
+            self._k.i16_to_f32(<const int16_t*>src + start * self._in_ch, nb, self._in_ch,
+                               mix, b0, b1)
         else:
-            if kind == KIND_INT16:
-                s16 += 2 * start
-                for i in range(nb):
-                    b0[i] = s16[2 * i]
-                    b1[i] = s16[2 * i + 1]
-            else:
-                s32 += 2 * start
-                for i in range(nb):
-                    b0[i] = s32[2 * i]
-                    b1[i] = s32[2 * i + 1]
+            self._k.f32_to_f32(<const float*>src + start * self._in_ch, nb, self._in_ch,
+                               mix, b0, b1)
 
     cdef long _filter(self, int c, long nb) noexcept nogil:
         """Run the kernel on channel c's buffer; leaves the phase state for the caller."""
         cdef int phase = self._phase
         cdef long pos = self._pos
-        cdef long n_out, j, m, n_d, e0
+        cdef long n_out, n_d, e0
         cdef int r, down = self._down
-        cdef float* src
-        cdef float* dr
         if self._mode == MODE_UP:
-            return dsp_poly_up(self._buf[c], pos, nb, self._bank, self._k_pad,
-                               self._first_tap, self._up, self._y[c], self._ystride)
+            return self._k.poly_up(self._buf[c], pos, nb, self._bank, self._k_pad,
+                                   self._first_tap, self._up, self._y[c], self._ystride)
         if self._mode == MODE_DOT:
-            return dsp_poly_dot(self._buf[c], nb, self._bank, self._k_pad, self._up,
-                                down, &phase, &pos, self._y[c])
+            return self._k.poly_dot(self._buf[c], nb, self._bank, self._k_pad, self._up,
+                                    down, &phase, &pos, self._y[c])
         if pos >= nb:
             return 0
         n_out = (nb - pos + down - 1) // down
         e0 = self._hist + pos
         n_d = n_out + self._dorigin
         for r in range(down):
-            src = self._buf[c] + e0 - r - self._dorigin * down
-            dr = self._d + r * self._dstride
-            m = 0
-            for j in range(n_d):
-                dr[j] = src[m]
-                m += down
-        return dsp_poly_down(self._d, 0, n_out, self._dtaps, self._doffs, self._n_taps,
-                             self._y[c])
+            self._k.gather(self._buf[c] + e0 - r - self._dorigin * down, n_d, down,
+                           self._d + r * self._dstride)
+        return self._k.poly_down(self._d, 0, n_out, self._dtaps, self._doffs, self._n_taps,
+                                 self._y[c])
 
     cdef void _advance(self, long nb, long n_out) noexcept nogil:
         cdef long long cur
@@ -437,12 +407,12 @@ cdef class Resampler:
             else:
                 up, n_groups = 1, n_out
             if kind != KIND_INT16:
-                dsp_interleave(y0, y1, self._ystride, up, n_groups, out_ch, d32)
+                self._k.interleave(y0, y1, self._ystride, up, n_groups, out_ch, d32)
             elif up == 1 and out_ch == 1:
-                dsp_f32_to_i16(y0, n_out, d16)
+                self._k.f32_to_i16(y0, n_out, d16)
             else:
-                dsp_interleave(y0, y1, self._ystride, up, n_groups, out_ch, self._z)
-                dsp_f32_to_i16(self._z, n_out * out_ch, d16)
+                self._k.interleave(y0, y1, self._ystride, up, n_groups, out_ch, self._z)
+                self._k.f32_to_i16(self._z, n_out * out_ch, d16)
             d16 += n_out * out_ch
             d32 += n_out * out_ch
             self._advance(nb, n_out)
