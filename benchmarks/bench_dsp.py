@@ -4,6 +4,11 @@ Run: pytest benchmarks/bench_dsp.py --benchmark-group-by=group
 Every group holds our kernel and its peers on the same frames; compare means (soxr
 returns output in bursts, so its per-call times vary by design). Inputs are numpy int16
 frames cycled from a fixed-seed noise signal so no call sees a cache-hot repeat.
+
+The resampler runs once per ISA level this CPU has (`_dsp.available_isas()`), each level in
+its own group with the peers measured right after it in the same process, so every level
+is compared with soxr under the same load. Quote figures with the level and the CPU flags
+(`lscpu`): the level is in each group's name and in `extra_info["isa"]`.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
+import _dsp
 from _dsp import JitterBuffer, Resampler, RingBuffer
 
 soxr = pytest.importorskip("soxr")
@@ -60,41 +66,41 @@ CASES = {
 }
 
 
-def _group(case: str, frame_ms: int) -> str:
-    return f"resample {case} per {frame_ms} ms"
+LEVELS = _dsp.available_isas()
+PEERS = ["dsp", "soxr_hq", "pyav_swr"]
 
 
+@pytest.fixture
+def isa_level(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Build the resampler under the parametrized ISA level; restore "auto" afterwards."""
+    level: str = request.param
+    _dsp._set_isa(level)
+    yield level
+    _dsp._set_isa("auto")
+
+
+# The peer varies fastest, so each group's members run back to back.
+@pytest.mark.parametrize("peer", PEERS)
+@pytest.mark.parametrize("isa_level", LEVELS, indirect=True)
 @pytest.mark.parametrize("frame_ms", FRAME_MS)
 @pytest.mark.parametrize("case", list(CASES))
-def test_resample_dsp(benchmark, case: str, frame_ms: int) -> None:  # type: ignore[no-untyped-def]
+def test_resample(benchmark, case: str, frame_ms: int, isa_level: str, peer: str) -> None:  # type: ignore[no-untyped-def]
     in_hz, in_ch, out_hz = CASES[case]
-    benchmark.group = _group(case, frame_ms)
-    rs = Resampler(in_hz, out_hz, in_channels=in_ch)
+    benchmark.group = f"resample {case} per {frame_ms} ms [isa {isa_level}]"
+    benchmark.extra_info["isa"] = isa_level
     it = frames(in_hz, in_ch, frame_ms)
-    run(benchmark, lambda: rs.process(next(it)))
-
-
-@pytest.mark.parametrize("frame_ms", FRAME_MS)
-@pytest.mark.parametrize("case", list(CASES))
-def test_resample_soxr_hq(benchmark, case: str, frame_ms: int) -> None:  # type: ignore[no-untyped-def]
-    in_hz, in_ch, out_hz = CASES[case]
-    benchmark.group = _group(case, frame_ms)
-    stream = soxr.ResampleStream(in_hz, out_hz, 1, dtype="int16", quality="HQ")
-    it = frames(in_hz, in_ch, frame_ms)
-    if in_ch == 2:
-        run(benchmark, lambda: stream.resample_chunk(downmix(next(it))))
+    if peer == "dsp":
+        rs = Resampler(in_hz, out_hz, in_channels=in_ch)
+        run(benchmark, lambda: rs.process(next(it)))
+    elif peer == "soxr_hq":
+        stream = soxr.ResampleStream(in_hz, out_hz, 1, dtype="int16", quality="HQ")
+        if in_ch == 2:
+            run(benchmark, lambda: stream.resample_chunk(downmix(next(it))))
+        else:
+            run(benchmark, lambda: stream.resample_chunk(next(it)))
     else:
-        run(benchmark, lambda: stream.resample_chunk(next(it)))
-
-
-@pytest.mark.parametrize("frame_ms", FRAME_MS)
-@pytest.mark.parametrize("case", list(CASES))
-def test_resample_pyav_swr(benchmark, case: str, frame_ms: int) -> None:  # type: ignore[no-untyped-def]
-    in_hz, in_ch, out_hz = CASES[case]
-    benchmark.group = _group(case, frame_ms)
-    convert = swr(in_hz, "stereo" if in_ch == 2 else "mono", out_hz)
-    it = frames(in_hz, in_ch, frame_ms)
-    run(benchmark, lambda: convert(next(it)))
+        convert = swr(in_hz, "stereo" if in_ch == 2 else "mono", out_hz)
+        run(benchmark, lambda: convert(next(it)))
 
 
 @pytest.mark.parametrize("frame_ms", FRAME_MS)

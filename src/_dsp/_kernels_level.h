@@ -21,6 +21,22 @@
 #define VF DSP_NAME(dsp_vf)
 typedef float VF __attribute__((vector_size(DSP_W * 4)));
 
+#define VI DSP_NAME(dsp_vi)
+typedef int32_t VI __attribute__((vector_size(DSP_W * 4)));
+#define VS DSP_NAME(dsp_vs)
+typedef int16_t VS __attribute__((vector_size(DSP_W * 2)));
+
+DSP_INLINE VF DSP_NAME(dsp_splat)(float x) {
+    VF v;
+    for (int i = 0; i < DSP_W; i++) v[i] = x;
+    return v;
+}
+
+/* mask ? a : b lane by lane (a mask lane is all ones or all zeros). */
+DSP_INLINE VF DSP_NAME(dsp_select)(VI mask, VF a, VF b) {
+    return (VF)(((VI)a & mask) | ((VI)b & ~mask));
+}
+
 DSP_INLINE VF DSP_NAME(dsp_load)(const float *p) {
     VF v;
     memcpy(&v, p, sizeof v);
@@ -151,13 +167,26 @@ DSP_FN void DSP_NAME(dsp_interleave)(const float *y0, const float *y1, long ystr
     }
 }
 
-/* float -> int16, clamped then rounded to nearest-even (adding and removing 1.5 * 2^23
- * rounds exactly like lrintf in the default mode, and vectorizes), so it saturates
- * instead of wrapping. NaN becomes 0. */
+/* float -> int16: NaN to 0, clamped, then rounded to nearest-even (adding and removing
+ * 1.5 * 2^23 rounds exactly like lrintf in the default mode), so it saturates instead of
+ * wrapping. Written with vector masks: GCC turns the scalar selects into branches. */
 DSP_FN void DSP_NAME(dsp_f32_to_i16)(const float *y, long n, int16_t *out) {
-    for (long i = 0; i < n; i++) {
+    const VF lo = DSP_NAME(dsp_splat)(-32768.0f), hi = DSP_NAME(dsp_splat)(32767.0f);
+    const VF magic = DSP_NAME(dsp_splat)(12582912.0f);
+    long i = 0;
+    for (; i + DSP_W <= n; i += DSP_W) {
+        VF v = DSP_NAME(dsp_load)(y + i);
+        v = (VF)((VI)v & (v == v));
+        v = DSP_NAME(dsp_select)(v > lo, v, lo);
+        v = DSP_NAME(dsp_select)(v < hi, v, hi);
+        v = (v + magic) - magic;
+        VS s = __builtin_convertvector(__builtin_convertvector(v, VI), VS);
+        memcpy(out + i, &s, sizeof s);
+    }
+    for (; i < n; i++) {
         float v = y[i];
-        v = v > -32768.0f ? v : (v == v ? -32768.0f : 0.0f);
+        v = v == v ? v : 0.0f;
+        v = v > -32768.0f ? v : -32768.0f;
         v = v < 32767.0f ? v : 32767.0f;
         v = (v + 12582912.0f) - 12582912.0f;
         out[i] = (int16_t)(int32_t)v;
@@ -251,6 +280,8 @@ static const DspKernels DSP_NAME(dsp_kernels) = {
 };
 
 #undef VF
+#undef VI
+#undef VS
 #undef DSP_BLOCK
 #undef DSP_FN
 #undef DSP_INLINE
