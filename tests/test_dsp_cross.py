@@ -1,0 +1,93 @@
+"""The C kernels without Python: natively on every level this CPU has, and on aarch64.
+
+aarch64 needs Debian's `gcc-aarch64-linux-gnu` and `qemu-user` (scripts/ci_dsp_levels.sh
+installs them); without them those tests skip and say so. The package check cythonizes
+every module and cross-compiles the C, so the aarch64 build breaks here, not on a user's
+machine; it takes ~10 s, so it runs only with BRIDGE_DSP_CROSS=1 (as the CI script sets).
+aarch64 speed is not measured by any of this (qemu emulates).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import _dsp
+
+ROOT = Path(__file__).resolve().parents[1]
+DSP = ROOT / "src" / "_dsp"
+DRIVER = Path(__file__).with_name("test_dsp_kernels.c")
+CROSS_CC = "aarch64-linux-gnu-gcc"
+QEMU = "qemu-aarch64"
+SYSROOT = Path("/usr/aarch64-linux-gnu")
+CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-fno-math-errno", f"-I{DSP}"]
+
+
+def build_driver(cc: str, exe: Path) -> None:
+    cmd = [cc, *CFLAGS, str(DRIVER), str(DSP / "_kernels.c"), "-lm", "-o", str(exe)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{' '.join(cmd)}\n{done.stderr}"
+
+
+def run_driver(cmd: list[str]) -> list[str]:
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.split("\n")
+
+
+def need(*tools: str) -> None:
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(
+            f"{', '.join(missing)} not installed (Debian: apt-get install "
+            "gcc-aarch64-linux-gnu qemu-user; scripts/ci_dsp_levels.sh does it)"
+        )
+
+
+def test_kernels_match_scalar_references_on_every_level_of_this_cpu(tmp_path: Path) -> None:
+    cc = sysconfig.get_config_var("CC").split()[0] if sysconfig.get_config_var("CC") else "cc"
+    need(cc)
+    exe = tmp_path / "kernels"
+    build_driver(cc, exe)
+    lines = run_driver([str(exe)])
+    assert [f"ok {level}" for level in _dsp.available_isas()] == [
+        line for line in lines if line.startswith("ok ")
+    ]
+
+
+def test_kernels_match_scalar_references_on_aarch64_under_qemu(tmp_path: Path) -> None:
+    need(CROSS_CC, QEMU)
+    exe = tmp_path / "kernels-aarch64"
+    build_driver(CROSS_CC, exe)
+    assert "ok neon" in run_driver([QEMU, "-L", str(SYSROOT), str(exe)])
+
+
+def test_package_c_code_compiles_for_aarch64(tmp_path: Path) -> None:
+    """Every extension module, cythonized here, compiles for aarch64 (no link: no libpython)."""
+    if os.environ.get("BRIDGE_DSP_CROSS") != "1":
+        pytest.skip("the aarch64 build check (~10 s) runs with BRIDGE_DSP_CROSS=1, as in CI")
+    need(CROSS_CC)
+    includes = [f"-I{DSP}", f"-I{sysconfig.get_paths()['include']}", f"-I{np.get_include()}"]
+    modules = sorted(DSP.glob("*.pyx"))
+    assert modules
+    for pyx in modules:
+        c_file = tmp_path / f"{pyx.stem}.c"
+        cythonize = [sys.executable, "-m", "cython", "-3", str(pyx), "-o", str(c_file)]
+        done = subprocess.run(cythonize, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        cmd = [CROSS_CC, "-O1", "-fsyntax-only", "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION",
+               *includes, str(c_file)]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"{pyx.name}:\n{done.stderr}"
+    done = subprocess.run(
+        [CROSS_CC, *CFLAGS, "-c", str(DSP / "_kernels.c"), "-o", str(tmp_path / "k.o")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
