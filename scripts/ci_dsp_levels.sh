@@ -2,7 +2,9 @@
 # DSP checks beyond the default test run, for CI:
 #  1. the DSP tests once per ISA level this CPU has (BRIDGE_DSP_ISA), so every kernel
 #     width is proven here, not only the widest one "auto" picks;
-#  2. the kernels and the package's C code for aarch64: cross-compiled, the kernel tests
+#  2. the stubs against the runtime (stubtest) and the int16-only signatures (mypy with
+#     --warn-unused-ignores over tests/test_dsp_typing.py);
+#  3. the kernels and the package's C code for aarch64: cross-compiled, the kernel tests
 #     run under qemu-user (the cross tools are installed with apt-get when missing and
 #     this runs as root).
 # Run from an environment where the package is installed (e.g. after .ci/run's pip install).
@@ -17,6 +19,10 @@ for level in $levels; do
     echo "== BRIDGE_DSP_ISA=$level"
     BRIDGE_DSP_ISA=$level python -m pytest -q -p no:cacheprovider "${files[@]}"
 done
+
+echo "== stubs"
+python -m mypy --strict --warn-unused-ignores tests/test_dsp_typing.py src/_dsp/*.pyi
+(cd /tmp && python -m mypy.stubtest _dsp --allowlist "$OLDPWD/src/_dsp/stubtest-allowlist.txt")
 
 if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _dsp import Resampler
+from _dsp import Resampler, resample
 
 RATIOS = [
     (48000, 16000),
@@ -268,3 +268,33 @@ def test_file_rate_44100_to_16000_streams_exactly_with_unit_gain() -> None:
     np.testing.assert_array_equal(np.concatenate(parts), whole)
     steady = whole[200:].astype(np.float64)
     assert np.sqrt(2 * np.mean(steady**2)) == pytest.approx(10000, rel=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float32])
+def test_one_shot_resample_is_the_whole_stream_with_its_tail(dtype: type) -> None:
+    x = signal(4801, 2, dtype=dtype)
+    y = resample(x, 48000, 16000, in_channels=2)
+    rs = Resampler(48000, 16000, in_channels=2)
+    expected = np.concatenate([rs.process(x), rs.flush()])
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y, expected)
+    with pytest.raises(ValueError, match="in_rate_hz must be a positive int"):
+        resample(x, 0, 16000)
+
+
+def test_last_chunk_appends_the_tail_and_resets() -> None:
+    a, b = signal(700, 1, seed=1, dtype=np.int16), signal(333, 1, seed=2, dtype=np.int16)
+    rs, ref = Resampler(24000, 48000), Resampler(24000, 48000)
+    np.testing.assert_array_equal(rs.process(a), ref.process(a))
+    np.testing.assert_array_equal(
+        rs.process(b, last=True), np.concatenate([ref.process(b), ref.flush()])
+    )
+    np.testing.assert_array_equal(rs.process(a), Resampler(24000, 48000).process(a))
+
+
+def test_last_must_be_a_bool_and_a_refused_call_changes_nothing() -> None:
+    rs, ref = Resampler(48000, 16000), Resampler(48000, 16000)
+    x = signal(960, 1, dtype=np.int16)
+    with pytest.raises(TypeError, match="last must be True or False, got 1"):
+        rs.process(x, last=1)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(rs.process(x), ref.process(x))

@@ -52,17 +52,17 @@ def test_drop_oldest_counts_and_keeps_newest() -> None:
     ring = RingBuffer(4, overflow="drop_oldest")
     ring.write(frames([1, 2, 3]))
     assert ring.write(frames([4, 5])) == 2
-    assert ring.dropped == 1
+    assert ring.dropped_samples == 1
     np.testing.assert_array_equal(ring.peek(4), [2, 3, 4, 5])
     assert ring.write(frames(list(range(10, 16)))) == 4  # only the newest 4 fit
-    assert ring.dropped == 1 + 4 + 2
+    assert ring.dropped_samples == 1 + 4 + 2
     np.testing.assert_array_equal(ring.read(4), [12, 13, 14, 15])
 
 
 def test_drop_oldest_write_larger_than_capacity_returns_frames_stored() -> None:
     ring = RingBuffer(3, channels=2, overflow="drop_oldest")
     assert ring.write(frames([1, 2, 3, 4, 5, 6, 7], channels=2)) == 3
-    assert ring.dropped == 4
+    assert ring.dropped_samples == 4
     np.testing.assert_array_equal(ring.read(3), frames([5, 6, 7], channels=2))
 
 
@@ -255,7 +255,7 @@ class RingModel(RuleBasedStateMachine):
             return
         assert self.ring.available == len(self.model) == len(self.ring)
         assert self.ring.free == self.capacity - len(self.model)
-        assert self.ring.dropped == self.dropped
+        assert self.ring.dropped_samples == self.dropped
 
 
 RingModel.TestCase.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)

@@ -256,7 +256,7 @@ def test_uplink_ring_overflow_drops_oldest_and_counts(run: Run) -> None:
     up = uplink()
     for _ in range(150):  # 1.5 s into a 1 s ring, with no connection
         up.on_frame(1, frame(1000))
-    assert up.ring.dropped == 8000
+    assert up.ring.dropped_samples == 8000
     assert up.depth_ms == 1000
 
 

@@ -1,8 +1,8 @@
 """Stubs for `_dsp._isa`: which ISA level's kernels run."""
 
-from typing import Literal, TypeAlias
+from typing import Literal
 
-Level: TypeAlias = Literal["sse2", "avx2", "avx512", "neon", "generic"]
+from ._typing import Level
 
 ENV_VAR: str
 KNOWN: tuple[Level, ...]

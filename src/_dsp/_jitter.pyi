@@ -1,10 +1,14 @@
 """Stubs for `_dsp._jitter`: the playout buffer for bursty reply audio."""
 
+from typing import Self
+
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
-from ._typing import AudioBuffer
+from ._typing import Int16Buffer
 
+@disjoint_base
 class JitterBuffer:
     """Turns bursty int16 audio into a steady stream of `frame_ms` frames.
 
@@ -13,11 +17,11 @@ class JitterBuffer:
     `mark_end`, which covers only the audio pushed before it); an underrun fades out
     over `fade_ms` and raises the target (bounded); steady playout lets it decay back.
     `clear()` fades the next frame to silence and discards the rest. Sample counts are
-    per channel.
+    per channel. push and pop hold the GIL (each copies about one frame).
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         sample_rate_hz: int = 48000,
         channels: int = 1,
         frame_ms: int = 10,
@@ -25,7 +29,7 @@ class JitterBuffer:
         target_ms: int = 60,
         max_ms: int = 60000,
         fade_ms: float = 5.0,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def sample_rate_hz(self) -> int: ...
     @property
@@ -53,11 +57,11 @@ class JitterBuffer:
     @property
     def is_playing(self) -> bool:
         """True while a talkspurt, or its fade-out, is being played; False when idle."""
-    def push(self, data: AudioBuffer) -> int:
+    def push(self, data: Int16Buffer) -> int:
         """Queue interleaved int16 audio; return samples per channel accepted."""
     def pop(self) -> npt.NDArray[np.int16]:
         """Return exactly one frame (`frame_samples * channels` int16 values)."""
-    def pop_into(self, out: AudioBuffer) -> int:
+    def pop_into(self, out: Int16Buffer) -> int:
         """Write exactly one frame into writable int16 `out`; return samples per channel
         of pushed audio in it (0 for pure silence)."""
     def clear(self) -> None:

@@ -41,6 +41,9 @@ max_ms=60000, fade_ms=5.0)
     makes the next frame fade to silence within `fade_ms` and discards the rest. Apart
     from those fades every pushed sample comes out unchanged and in order. Sample counts
     are per channel; channels are interleaved.
+
+    push and pop hold the GIL: each copies about one frame, less work than handing the
+    GIL to another thread and back.
     """
 
     def __cinit__(self, sample_rate_hz=48000, channels=1, frame_ms=10, *, target_ms=60,

@@ -1,10 +1,10 @@
 """Stubs for `_dsp._mix`: the speaker mixer for the uplink."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
-from ._typing import AudioBuffer
+from ._typing import Int16Buffer
 
-def mix_into(frames: Sequence[AudioBuffer], out: AudioBuffer) -> int:
+def mix_into(frames: Iterable[Int16Buffer], out: Int16Buffer) -> int:
     """Sum equal-length int16 buffers into writable int16 `out` with a soft clip.
 
     Sums in int32, passes values up to the knee (0.75 of full scale) unchanged and maps
@@ -13,7 +13,7 @@ def mix_into(frames: Sequence[AudioBuffer], out: AudioBuffer) -> int:
     written (`len(out)`); ValueError naming both lengths on a length mismatch.
     """
 
-def peak_abs(data: AudioBuffer) -> int:
+def peak_abs(data: Int16Buffer) -> int:
     """Largest absolute sample value of an int16 buffer, 0..32768 (so -32768 reads as 32768).
 
     The uplink's voice-activity detector calls it on every 10 ms frame, where numpy's

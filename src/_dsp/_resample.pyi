@@ -1,12 +1,49 @@
 """Stubs for `_dsp._resample`: streaming rational polyphase resampler."""
 
-from typing import Literal, overload
+from typing import Self, overload
 
-import numpy as np
-import numpy.typing as npt
+from typing_extensions import disjoint_base
 
-from ._typing import AudioBuffer
+from ._typing import AudioBuffer, Float32Array, Int16Array, Int16Buffer, Quality
 
+@overload
+def resample(
+    data: Float32Array,
+    in_rate_hz: int,
+    out_rate_hz: int,
+    *,
+    in_channels: int = 1,
+    out_channels: int = 1,
+    quality: Quality = "high",
+) -> Float32Array: ...
+@overload
+def resample(
+    data: Int16Buffer,
+    in_rate_hz: int,
+    out_rate_hz: int,
+    *,
+    in_channels: int = 1,
+    out_channels: int = 1,
+    quality: Quality = "high",
+) -> Int16Array: ...
+@overload
+def resample(
+    data: AudioBuffer,
+    in_rate_hz: int,
+    out_rate_hz: int,
+    *,
+    in_channels: int = 1,
+    out_channels: int = 1,
+    quality: Quality = "high",
+) -> Int16Array | Float32Array:
+    """Resample a whole signal in one call: `Resampler(...).process(data, last=True)`.
+
+    Returns int16 for int16 input, float32 for float32. The output is the complete
+    filtered signal: it lags the input by `Resampler.delay_s` (often a fractional number
+    of output samples, so it is not trimmed away) and ends with the filter tail.
+    """
+
+@disjoint_base
 class Resampler:
     """Streaming rational polyphase FIR resampler with fused channel conversion.
 
@@ -16,15 +53,15 @@ class Resampler:
     multiple of the reduced ratio's denominator yields exactly the proportional count.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         in_rate_hz: int,
         out_rate_hz: int,
         *,
         in_channels: int = 1,
         out_channels: int = 1,
-        quality: Literal["high", "low"] = "high",
-    ) -> None: ...
+        quality: Quality = "high",
+    ) -> Self: ...
     @property
     def in_rate_hz(self) -> int: ...
     @property
@@ -34,7 +71,7 @@ class Resampler:
     @property
     def out_channels(self) -> int: ...
     @property
-    def quality(self) -> Literal["high", "low"]: ...
+    def quality(self) -> Quality: ...
     @property
     def up(self) -> int:
         """Interpolation factor L of the reduced ratio out/in = L/M."""
@@ -45,19 +82,26 @@ class Resampler:
     def delay_s(self) -> float:
         """Exact group delay of the filter in seconds (linear phase)."""
     @property
-    def taps(self) -> npt.NDArray[np.float32]:
+    def taps(self) -> Float32Array:
         """The prototype lowpass at `up * in_rate_hz`, gain `up` (a copy)."""
     def max_output_frames(self, n_in_frames: int) -> int:
         """Upper bound on frames one `process_into` call of `n_in_frames` can write."""
     @overload
-    def process(self, data: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
+    def process(self, data: Float32Array, *, last: bool = False) -> Float32Array: ...
     @overload
-    def process(self, data: AudioBuffer) -> npt.NDArray[np.int16]: ...
+    def process(self, data: Int16Buffer, *, last: bool = False) -> Int16Array: ...
+    @overload
+    def process(self, data: AudioBuffer, *, last: bool = False) -> Int16Array | Float32Array:
+        """Resample interleaved `data`; int16 in gives int16 out, float32 gives float32 (a
+        memoryview's format decides at run time).
+
+        With `last=True` the stream ends here: the filter tail (`flush()`) is appended and
+        the resampler is reset, like python-soxr's `resample_chunk(x, last=True)`."""
     def process_into(self, data: AudioBuffer, out: AudioBuffer) -> int:
         """Resample `data` into writable `out` (same dtype as `data`, interleaved with
         `out_channels`); return frames written. ValueError if `out` is too small, before
         any state changes."""
-    def flush(self) -> npt.NDArray[np.int16] | npt.NDArray[np.float32]:
+    def flush(self) -> Int16Array | Float32Array:
         """Emit the filter tail (the last `delay_s` of signal) and reset; dtype follows the
         last `process` input (int16 before any)."""
     def reset(self) -> None:

@@ -257,8 +257,14 @@ cdef class Resampler:
             )
         return n_samples // self._in_ch
 
-    def process(self, data):
-        """Resample interleaved `data`; return int16 for int16 input, float32 for float32."""
+    def process(self, data, *, last=False):
+        """Resample interleaved `data`; return int16 for int16 input, float32 for float32.
+
+        With `last=True` the stream ends here: the filter tail (`flush()`) is appended and
+        the resampler is reset, like python-soxr's `resample_chunk(x, last=True)`.
+        """
+        if last is not True and last is not False:
+            raise TypeError(f"last must be True or False, got {last!r}")
         cdef Py_buffer view
         cdef int kind = get_audio_buffer(data, &view, False, "data")
         cdef cnp.ndarray out
@@ -270,9 +276,9 @@ cdef class Resampler:
                 1, &dims, cnp.NPY_INT16 if kind == KIND_INT16 else cnp.NPY_FLOAT32, 0
             )
             self._run_locked(view.buf, kind, n_in, cnp.PyArray_DATA(out))
-            return out
         finally:
             PyBuffer_Release(&view)
+        return np.concatenate((out, self.flush())) if last else out
 
     def process_into(self, data, out):
         """Resample `data` into writable `out` (same dtype as `data`); return frames written.
@@ -419,3 +425,21 @@ cdef class Resampler:
             for c in range(self._n_proc):
                 memmove(self._buf[c], self._buf[c] + nb, self._hist * sizeof(float))
             start += nb
+
+
+def resample(data, in_rate_hz, out_rate_hz, *, in_channels=1, out_channels=1,
+             quality="high"):
+    """resample(data, in_rate_hz, out_rate_hz, *, in_channels=1, out_channels=1, \
+quality="high")
+
+    Resample a whole signal in one call: `Resampler(...).process(data, last=True)`.
+
+    Returns int16 for int16 input, float32 for float32. The output is the complete filtered
+    signal: it lags the input by `Resampler.delay_s` (a linear-phase delay, often a
+    fractional number of output samples, so it is not trimmed away) and ends with the
+    filter tail.
+    """
+    return Resampler(
+        in_rate_hz, out_rate_hz, in_channels=in_channels, out_channels=out_channels,
+        quality=quality,
+    ).process(data, last=True)

@@ -19,14 +19,15 @@ cdef class RingBuffer:
     Fixed-capacity FIFO of int16 (or, with dtype="float32", float32) audio, interleaved
     when `channels` is 2.
 
-    All counts (`capacity`, `available`, `free`, `dropped`, `n`) are in samples per
-    channel (frames). Inputs accept any buffer of the ring's dtype (bytes, bytearray,
-    memoryview, numpy; bytes count as int16); outputs are 1-D interleaved numpy arrays of
-    `n * channels` samples. Data of the other dtype is refused with TypeError.
+    All counts (`capacity`, `available`, `free`, `dropped_samples`, `n`) are in samples
+    per channel (frames: a stereo frame is one). Inputs accept any buffer of the ring's
+    dtype (bytes, bytearray, memoryview, numpy; bytes count as int16); outputs are 1-D
+    interleaved numpy arrays of `n * channels` samples. Data of the other dtype is refused
+    with TypeError. Reads and writes hold the GIL (each is a memcpy).
 
     overflow="error": a write that does not fit raises `OverflowError` naming the sizes
     and changes nothing. overflow="drop_oldest": the oldest frames make room and are
-    counted in `dropped`.
+    counted in `dropped_samples`.
     """
 
     def __cinit__(self, capacity, *, channels=1, overflow="error", dtype="int16"):
@@ -63,7 +64,7 @@ cdef class RingBuffer:
 
     @property
     def capacity(self):
-        """Frames the buffer can hold."""
+        """Samples per channel (frames) the buffer can hold."""
         return self._capacity
 
     @property
@@ -92,8 +93,8 @@ cdef class RingBuffer:
         return self._capacity - self._count
 
     @property
-    def dropped(self):
-        """Frames discarded so far under overflow="drop_oldest"."""
+    def dropped_samples(self):
+        """Samples per channel discarded so far under overflow="drop_oldest"."""
         return self._dropped
 
     def __len__(self):
@@ -133,7 +134,7 @@ cdef class RingBuffer:
         """Append interleaved frames of the ring's dtype; return the frames of `data` stored.
 
         Under overflow="error" a write that does not fit raises OverflowError and changes
-        nothing; under "drop_oldest" the oldest frames are discarded (counted in `dropped`)
+        nothing; under "drop_oldest" the oldest frames are discarded (in `dropped_samples`)
         and, if `data` alone exceeds the capacity, only its newest `capacity` frames are
         kept, so the return value is `capacity`, not the length of `data`.
         """
@@ -231,6 +232,6 @@ cdef class RingBuffer:
             PyBuffer_Release(&view)
 
     def clear(self):
-        """Discard everything buffered (not counted in `dropped`)."""
+        """Discard everything buffered (not counted in `dropped_samples`)."""
         self._head = 0
         self._count = 0

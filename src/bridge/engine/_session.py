@@ -292,7 +292,7 @@ class Session:
             uplink_mixer_dropped_frames=self.uplink.mixer.dropped_frames,
             uplink_chunks=self.uplink.chunks_sent,
             uplink_bytes=self.uplink.bytes_sent,
-            uplink_dropped_samples=self.uplink.ring.dropped,
+            uplink_dropped_samples=self.uplink.ring.dropped_samples,
             downlink_bytes=self.downlink.bytes_received,
             downlink_odd_messages=self.downlink.odd_messages,
             underruns=jitter.underruns,

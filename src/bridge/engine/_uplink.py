@@ -129,10 +129,10 @@ class Uplink:
                 data = ring.peek(n)
                 message = encode_audio(data, sample_rate_hz=GEMINI_INPUT_RATE_HZ)
                 elapsed_ns = time.perf_counter_ns() - started_ns
-                dropped_before = ring.dropped
+                dropped_before = ring.dropped_samples
                 await send(message)
                 # If the ring overflowed meanwhile, part of `data` is already gone.
-                ring.skip(max(0, min(n - (ring.dropped - dropped_before), ring.available)))
+                ring.skip(max(0, min(n - (ring.dropped_samples - dropped_before), ring.available)))
             self.bytes_sent += data.nbytes
             self.chunks_sent += 1
             scale = 20 / self.chunk_ms
@@ -140,9 +140,9 @@ class Uplink:
             self._pending_ns = 0
             if self._chunk_done_s:
                 self.latency_us.record((time.monotonic() - self._chunk_done_s.popleft()) * 1e6)
-        if ring.dropped > self._logged_drops:
+        if ring.dropped_samples > self._logged_drops:
             log.warning(
                 "uplink ring overflowed: %.2f s of user audio dropped so far",
-                ring.dropped / GEMINI_INPUT_RATE_HZ,
+                ring.dropped_samples / GEMINI_INPUT_RATE_HZ,
             )
-            self._logged_drops = ring.dropped
+            self._logged_drops = ring.dropped_samples
