@@ -207,11 +207,24 @@ def test_stereo_frames_and_pop_into() -> None:
         ({"target_ms": 5}, "target_ms"),
         ({"max_ms": 50, "target_ms": 60}, "max_ms"),
         ({"sample_rate_hz": 44101, "frame_ms": 10}, "frame_ms"),
+        ({"sample_rate_hz": True}, "sample_rate_hz must be a positive int, got True"),
+        ({"frame_ms": True}, "frame_ms must be a positive int"),
+        ({"target_ms": float("inf")}, "target_ms must be finite, got inf"),
+        ({"fade_ms": float("nan")}, "fade_ms must be finite, got nan"),
     ],
 )
 def test_bad_construction(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         JitterBuffer(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["target_ms", "max_ms", "fade_ms"])
+@pytest.mark.parametrize("value", ["60", None, True])
+def test_durations_that_are_not_numbers_are_a_type_error_naming_them(
+    name: str, value: object
+) -> None:
+    with pytest.raises(TypeError, match=f"{name} must be a number, got {value!r}"):
+        JitterBuffer(48000, 1, 10, **{name: value})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,8 @@ def test_bad_input() -> None:
         mix_into([], b"\x00" * 8)
     with pytest.raises(ValueError, match="odd number of bytes"):
         mix_into([b"\x00" * 7], bytearray(8))
+    with pytest.raises(TypeError, match="frames must be an iterable of int16 buffers, got int"):
+        mix_into(5, out)  # type: ignore[arg-type]
 
 
 def test_frames_whose_len_understates_their_items_are_all_mixed() -> None:

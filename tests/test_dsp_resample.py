@@ -36,17 +36,25 @@ def signal(n_frames: int, channels: int, seed: int = 0, dtype: type = np.float32
 
 
 def reference(rs: Resampler, x: np.ndarray) -> np.ndarray:
-    """Zero-stuff, convolve with the same taps, decimate; per channel, float64."""
+    """Zero-stuff, convolve with the same taps, decimate; per channel, float64.
+
+    Output j is sum_t h[t] * stuffed[j*M - t]; stuffed is nonzero only at multiples of L,
+    so only taps t = (j*M mod L) + L*i contribute, with input sample j*M // L - i.
+    """
     h = rs.taps.astype(np.float64)
     frames = x.astype(np.float64).reshape(-1, rs.in_channels)
     if rs.in_channels == 2 and rs.out_channels == 1:
         frames = frames.astype(np.float32).sum(axis=1, keepdims=True, dtype=np.float32) * 0.5
-    chans = []
-    for c in range(frames.shape[1]):
-        up = np.zeros(len(frames) * rs.up)
-        up[:: rs.up] = frames[:, c]
-        chans.append(np.convolve(up, h)[: len(up)][:: rs.down])
-    y = np.stack(chans, axis=1)
+    n_out = -(-len(frames) * rs.up // rs.down)
+    pos = np.arange(n_out) * rs.down
+    i = np.arange(-(-len(h) // rs.up))
+    taps = np.concatenate([h, np.zeros(len(i) * rs.up - len(h))])[
+        (pos % rs.up)[:, None] + rs.up * i
+    ]
+    src = (pos // rs.up)[:, None] - i
+    taps[src < 0] = 0.0
+    src = np.maximum(src, 0)
+    y = np.stack([(taps * frames[src, c]).sum(axis=1) for c in range(frames.shape[1])], 1)
     if rs.out_channels == 2 and y.shape[1] == 1:
         y = np.repeat(y, 2, axis=1)
     return y.reshape(-1)

@@ -3,6 +3,7 @@
 
 from cpython.buffer cimport PyBuffer_Release
 from cpython.pyport cimport PY_SSIZE_T_MAX
+from libc.math cimport isfinite
 from libc.stdint cimport int16_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
@@ -12,6 +13,10 @@ cimport numpy as cnp
 from ._buffers cimport KIND_INT16, get_audio_buffer
 
 cnp.import_array()
+
+
+cdef inline bint _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 cdef enum:
     IDLE = 0       # nothing playing; silence until a talkspurt reaches the target
@@ -49,11 +54,16 @@ max_ms=60000, fade_ms=5.0)
     def __cinit__(self, sample_rate_hz=48000, channels=1, frame_ms=10, *, target_ms=60,
                   max_ms=60000, fade_ms=5.0):
         self._data = NULL
-        if not isinstance(sample_rate_hz, int) or sample_rate_hz <= 0:
+        if not _is_int(sample_rate_hz) or sample_rate_hz <= 0:
             raise ValueError(f"sample_rate_hz must be a positive int, got {sample_rate_hz!r}")
         if channels not in (1, 2) or isinstance(channels, bool):
             raise ValueError(f"channels must be 1 or 2, got {channels!r}")
-        if not isinstance(frame_ms, int) or frame_ms <= 0 or sample_rate_hz * frame_ms % 1000:
+        for name, value in (("target_ms", target_ms), ("max_ms", max_ms), ("fade_ms", fade_ms)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise TypeError(f"{name} must be a number, got {value!r}")
+            if not isfinite(value):
+                raise ValueError(f"{name} must be finite, got {value!r}")
+        if not _is_int(frame_ms) or frame_ms <= 0 or sample_rate_hz * frame_ms % 1000:
             raise ValueError(
                 f"frame_ms must be a positive int giving whole samples at {sample_rate_hz} Hz, "
                 f"got {frame_ms!r}"

@@ -23,7 +23,12 @@ def mix_into(frames, out):
     cdef Py_buffer out_view
     # Size the tables from the items themselves: a __len__ that disagrees with iteration
     # would otherwise make the loop below write past them.
-    frames = [frame for frame in frames]
+    try:
+        frames = [frame for frame in frames]
+    except TypeError:
+        raise TypeError(
+            f"frames must be an iterable of int16 buffers, got {type(frames).__name__}"
+        ) from None
     cdef Py_ssize_t n_src = len(frames)
     cdef Py_buffer* views = NULL
     cdef const int16_t** srcs = NULL

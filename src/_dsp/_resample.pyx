@@ -236,7 +236,7 @@ cdef class Resampler:
 
     def max_output_frames(self, n_in_frames):
         """Upper bound on frames one `process_into` call of `n_in_frames` can write."""
-        if not isinstance(n_in_frames, int) or n_in_frames < 0:
+        if not isinstance(n_in_frames, int) or isinstance(n_in_frames, bool) or n_in_frames < 0:
             raise ValueError(f"n_in_frames must be a non-negative int, got {n_in_frames!r}")
         return (n_in_frames * self._up + self._down - 1) // self._down
 
