@@ -14,6 +14,8 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
+#include <emmintrin.h>
+
 #define DSP_SFX sse2
 #define DSP_TGT
 #define DSP_W 4

@@ -174,6 +174,21 @@ DSP_FN void DSP_NAME(dsp_f32_to_i16)(const float *y, long n, int16_t *out) {
     const VF lo = DSP_NAME(dsp_splat)(-32768.0f), hi = DSP_NAME(dsp_splat)(32767.0f);
     const VF magic = DSP_NAME(dsp_splat)(12582912.0f);
     long i = 0;
+#if DSP_W == 4 && defined(__SSE2__)
+    /* SSE2 has no int32 -> int16 truncation: pack two vectors with signed saturation
+     * (exact here, the values are already in range) instead of a chain of shuffles. */
+    for (; i + 8 <= n; i += 8) {
+        __m128 a = _mm_loadu_ps(y + i), b = _mm_loadu_ps(y + i + 4);
+        a = _mm_and_ps(a, _mm_cmpeq_ps(a, a));
+        b = _mm_and_ps(b, _mm_cmpeq_ps(b, b));
+        a = _mm_min_ps(_mm_max_ps(a, lo), hi);
+        b = _mm_min_ps(_mm_max_ps(b, lo), hi);
+        a = _mm_sub_ps(_mm_add_ps(a, magic), magic);
+        b = _mm_sub_ps(_mm_add_ps(b, magic), magic);
+        _mm_storeu_si128((__m128i *)(out + i),
+                         _mm_packs_epi32(_mm_cvttps_epi32(a), _mm_cvttps_epi32(b)));
+    }
+#endif
     for (; i + DSP_W <= n; i += DSP_W) {
         VF v = DSP_NAME(dsp_load)(y + i);
         v = (VF)((VI)v & (v == v));
