@@ -39,7 +39,7 @@ def _set_isa(level):
     """Switch kernels for tests and benchmarks: "auto" or a level from `available_isas()`.
 
     Resamplers already built keep their level (so a stream stays bit-exact); mix_into and
-    peak_abs switch at once. Not thread-safe against concurrent calls of those two.
+    peak_abs use the new level from their next call.
     """
     global _active
     if not isinstance(level, str) or level not in (*KNOWN, "auto"):

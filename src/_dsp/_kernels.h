@@ -58,8 +58,7 @@ typedef void (*dsp_mix_i16_fn)(const int16_t *const *srcs, long n_src, int16_t *
 typedef int32_t (*dsp_peak_i16_fn)(const int16_t *src, long n);
 
 typedef struct DspKernels {
-    const char *name;   /* the level: "sse2", "avx2", "avx512", "neon" or "generic" */
-    int block;          /* outputs per poly_up/poly_down block, at most 64 */
+    const char *name; /* the level: "sse2", "avx2", "avx512", "neon" or "generic" */
     dsp_poly_dot_fn poly_dot;
     dsp_poly_up_fn poly_up;
     dsp_poly_down_fn poly_down;

@@ -7,7 +7,6 @@ from libc.stdint cimport int16_t, int32_t
 cdef extern from "_kernels.h" nogil:
     ctypedef struct DspKernels:
         const char* name
-        int block
         long (*poly_dot)(const float* buf, long n_new, const float* bank, int k_pad, int up,
                          int down, int* phase, long* pos, float* out) noexcept nogil
         long (*poly_up)(const float* buf, long pos0, long n_new, const float* bank,

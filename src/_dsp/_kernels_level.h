@@ -17,6 +17,7 @@
 #define DSP_INLINE static inline __attribute__((always_inline)) DSP_TGT
 #define DSP_FN static DSP_TGT
 #define DSP_BLOCK (DSP_NACC * DSP_W)
+_Static_assert(DSP_BLOCK <= 64, "callers provide 64 floats of slack per block");
 
 #define VF DSP_NAME(dsp_vf)
 typedef float VF __attribute__((vector_size(DSP_W * 4)));
@@ -281,7 +282,6 @@ DSP_FN int32_t DSP_NAME(dsp_peak_i16)(const int16_t *src, long n) {
 
 static const DspKernels DSP_NAME(dsp_kernels) = {
     DSP_STR(DSP_SFX),
-    DSP_BLOCK,
     DSP_NAME(dsp_poly_dot),
     DSP_NAME(dsp_poly_up),
     DSP_NAME(dsp_poly_down),
