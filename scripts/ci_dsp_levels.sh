@@ -21,7 +21,7 @@ for level in $levels; do
 done
 
 echo "== stubs"
-python -m mypy --strict --warn-unused-ignores tests/test_dsp_typing.py src/_dsp/*.pyi
+python -m mypy --strict --warn-unused-ignores tests/test_dsp_typing.py src/_dsp/*.pyi src/_dsp/*.py
 (cd /tmp && python -m mypy.stubtest _dsp --allowlist "$OLDPWD/src/_dsp/stubtest-allowlist.txt")
 
 if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then

@@ -15,7 +15,8 @@ from ._isa import _set_isa as _set_isa  # for tests and benchmarks
 from ._isa import available_isas, isa
 from ._jitter import JitterBuffer
 from ._mix import mix_into, peak_abs
-from ._resample import Resampler, resample
+from ._oneshot import resample
+from ._resample import Resampler
 from ._ring import RingBuffer
 
 __all__ = [

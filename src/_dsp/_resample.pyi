@@ -6,43 +6,6 @@ from typing_extensions import disjoint_base
 
 from ._typing import AudioBuffer, Float32Array, Int16Array, Int16Buffer, Quality
 
-@overload
-def resample(
-    data: Float32Array,
-    in_rate_hz: int,
-    out_rate_hz: int,
-    *,
-    in_channels: int = 1,
-    out_channels: int = 1,
-    quality: Quality = "high",
-) -> Float32Array: ...
-@overload
-def resample(
-    data: Int16Buffer,
-    in_rate_hz: int,
-    out_rate_hz: int,
-    *,
-    in_channels: int = 1,
-    out_channels: int = 1,
-    quality: Quality = "high",
-) -> Int16Array: ...
-@overload
-def resample(
-    data: AudioBuffer,
-    in_rate_hz: int,
-    out_rate_hz: int,
-    *,
-    in_channels: int = 1,
-    out_channels: int = 1,
-    quality: Quality = "high",
-) -> Int16Array | Float32Array:
-    """Resample a whole signal in one call: `Resampler(...).process(data, last=True)`.
-
-    Returns int16 for int16 input, float32 for float32. The output is the complete
-    filtered signal: it lags the input by `Resampler.delay_s` (often a fractional number
-    of output samples, so it is not trimmed away) and ends with the filter tail.
-    """
-
 @disjoint_base
 class Resampler:
     """Streaming rational polyphase FIR resampler with fused channel conversion.

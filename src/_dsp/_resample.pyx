@@ -8,12 +8,14 @@ import numpy as np
 from cpython.buffer cimport PyBuffer_Release
 from libc.stdint cimport int16_t
 from libc.stdlib cimport calloc, free
-from libc.string cimport memmove
+from libc.string cimport memmove, memset
 
 cimport numpy as cnp
 
 from ._buffers cimport KIND_INT16, get_audio_buffer
 from ._isa cimport active_kernels
+
+from . import _design
 
 cnp.import_array()
 
@@ -24,29 +26,6 @@ cdef enum:
     MODE_DOT = 0
     MODE_UP = 1
     MODE_DOWN = 2
-
-# (passband edge, stopband edge) as fractions of the lower Nyquist, design attenuation dB.
-# Stopband from 1.1 x Nyquist keeps every alias/image of a 0-0.9 x Nyquist tone out of the
-# band; 10 dB of design margin over the 100 dB requirement absorbs float32 taps.
-_QUALITY = {"high": (0.85, 1.10, 110.0), "low": (0.75, 1.25, 80.0)}
-
-
-def _design(int up, int down, int in_rate_hz, int out_rate_hz, str quality):
-    """Kaiser-windowed sinc at up * in_rate_hz, length a multiple of `up`, gain `up`."""
-    if up == 1 and down == 1:
-        return np.ones(1)
-    pass_frac, stop_frac, atten_db = _QUALITY[quality]
-    fs_up = float(in_rate_hz) * up
-    nyq = min(in_rate_hz, out_rate_hz) / 2.0
-    width = 2.0 * np.pi * (stop_frac - pass_frac) * nyq / fs_up
-    n_est = int(np.ceil((atten_db - 7.95) / (2.285 * width))) + 1
-    k = -(-n_est // up)
-    n = k * up
-    beta = 0.1102 * (atten_db - 8.7)
-    fc = (pass_frac + stop_frac) / 2.0 * nyq / fs_up   # cycles per sample
-    t = np.arange(n) - (n - 1) / 2.0
-    h = 2.0 * fc * np.sinc(2.0 * fc * t) * np.kaiser(n, beta)
-    return h * (up / h.sum())
 
 
 cdef class Resampler:
@@ -82,13 +61,7 @@ cdef class Resampler:
 
     def __cinit__(self, in_rate_hz, out_rate_hz, *, in_channels=1, out_channels=1,
                   quality="high"):
-        self._bank = NULL
-        self._dtaps = NULL
-        self._doffs = NULL
-        self._buf[0] = self._buf[1] = NULL
-        self._y[0] = self._y[1] = NULL
-        self._d = NULL
-        self._z = NULL
+        # C attributes start zeroed (NULL pointers), so __dealloc__ is safe on any error.
         self._k = active_kernels()
         for name, rate in (("in_rate_hz", in_rate_hz), ("out_rate_hz", out_rate_hz)):
             if not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0:
@@ -98,7 +71,7 @@ cdef class Resampler:
         for name, ch in (("in_channels", in_channels), ("out_channels", out_channels)):
             if ch not in (1, 2) or isinstance(ch, bool):
                 raise ValueError(f"{name} must be 1 or 2, got {ch!r}")
-        if quality not in _QUALITY:
+        if quality not in _design.QUALITY:
             raise ValueError(f'quality must be "high" or "low", got {quality!r}')
         g = gcd(in_rate_hz, out_rate_hz)
         up, down = out_rate_hz // g, in_rate_hz // g
@@ -112,7 +85,7 @@ cdef class Resampler:
         self._n_proc = 2 if in_channels == 2 and out_channels == 2 else 1
         self._up, self._down = up, down
         self._quality = quality
-        h = _design(up, down, in_rate_hz, out_rate_hz, quality).astype(np.float32)
+        h = _design.lowpass(up, down, in_rate_hz, out_rate_hz, quality).astype(np.float32)
         self._taps = h
         self._n_taps = len(h)
         self._allocate(h)
@@ -177,8 +150,7 @@ cdef class Resampler:
     cdef void _clear_state(self) noexcept:
         cdef int p
         for p in range(self._n_proc):
-            for i in range(self._hist):
-                self._buf[p][i] = 0.0
+            memset(self._buf[p], 0, self._hist * sizeof(float))
         self._phase = 0
         self._pos = 0
         self._last_kind = KIND_INT16
@@ -425,21 +397,3 @@ cdef class Resampler:
             for c in range(self._n_proc):
                 memmove(self._buf[c], self._buf[c] + nb, self._hist * sizeof(float))
             start += nb
-
-
-def resample(data, in_rate_hz, out_rate_hz, *, in_channels=1, out_channels=1,
-             quality="high"):
-    """resample(data, in_rate_hz, out_rate_hz, *, in_channels=1, out_channels=1, \
-quality="high")
-
-    Resample a whole signal in one call: `Resampler(...).process(data, last=True)`.
-
-    Returns int16 for int16 input, float32 for float32. The output is the complete filtered
-    signal: it lags the input by `Resampler.delay_s` (a linear-phase delay, often a
-    fractional number of output samples, so it is not trimmed away) and ends with the
-    filter tail.
-    """
-    return Resampler(
-        in_rate_hz, out_rate_hz, in_channels=in_channels, out_channels=out_channels,
-        quality=quality,
-    ).process(data, last=True)
