@@ -14,15 +14,15 @@ from ._buffers cimport KIND_INT16, get_audio_buffer
 
 cnp.import_array()
 
-
-cdef inline bint _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
 cdef enum:
     IDLE = 0       # nothing playing; silence until a talkspurt reaches the target
     PLAYING = 1    # frames come from the buffer
     WAITING = 2    # a talkspurt ran dry; silence until it refills to the (raised) target
     DECAY_FRAMES = 100  # underrun-free frames between two steps of target decay
+
+
+cdef inline bint _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 cdef class JitterBuffer:
