@@ -160,8 +160,7 @@ static int16_t soft_clip_ref(int32_t s) {
     if (s >= -24576 && s <= 24576) return (int16_t)s;
     float a = (float)(s > 0 ? s : -s);
     float u = (a - 24576.0f) / 8191.0f;
-    float c = 32767.0f - 8191.0f / (1.0f + u);
-    int32_t m = (int32_t)(c + 0.5f);
+    int32_t m = (int32_t)(32767.0f - 8191.0f / (1.0f + u) + 0.5f);
     return (int16_t)(s > 0 ? m : -m);
 }
 
@@ -182,6 +181,15 @@ static void check_mix_peak(const DspKernels *k) {
         if (out[i] < prev) fail(k->name, "mix_i16 monotone", i, out[i], prev);
         prev = out[i];
     }
+    /* a quiet block (narrowed without the clip) before one that needs it */
+    static int16_t q[1100], qout[1100];
+    for (int i = 0; i < 1100; i++)
+        q[i] = i < 600 ? (int16_t)(i * 40 - 12000) : (int16_t)(i % 2 ? 30000 : -30000);
+    const int16_t *qs[2] = {q, q};
+    k->mix_i16(qs, 2, qout, 1100);
+    for (long i = 0; i < 1100; i++)
+        if (qout[i] != soft_clip_ref(2 * q[i]))
+            fail(k->name, "mix_i16 quiet then loud", i, qout[i], soft_clip_ref(2 * q[i]));
     k->mix_i16(srcs, 0, out, N);
     for (long i = 0; i < N; i++)
         if (out[i]) fail(k->name, "mix_i16 of nothing", i, out[i], 0);
