@@ -27,11 +27,11 @@ DRIVER = Path(__file__).with_name("test_dsp_kernels.c")
 CROSS_CC = "aarch64-linux-gnu-gcc"
 QEMU = "qemu-aarch64"
 SYSROOT = Path("/usr/aarch64-linux-gnu")
-CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-fno-math-errno", f"-I{DSP}"]
+CFLAGS = ["-O2", "-Wall", "-Wextra", "-fno-math-errno", f"-I{DSP}"]
 
 
-def build_driver(cc: str, exe: Path) -> None:
-    cmd = [cc, *CFLAGS, str(DRIVER), str(DSP / "_kernels.c"), "-lm", "-o", str(exe)]
+def build_driver(cc: str, exe: Path, *extra: str) -> None:
+    cmd = [cc, *CFLAGS, *extra, str(DRIVER), str(DSP / "_kernels.c"), "-lm", "-o", str(exe)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"{' '.join(cmd)}\n{done.stderr}"
 
@@ -65,7 +65,7 @@ def test_kernels_match_scalar_references_on_every_level_of_this_cpu(tmp_path: Pa
 def test_kernels_match_scalar_references_on_aarch64_under_qemu(tmp_path: Path) -> None:
     need(CROSS_CC, QEMU)
     exe = tmp_path / "kernels-aarch64"
-    build_driver(CROSS_CC, exe)
+    build_driver(CROSS_CC, exe, "-Werror")  # a known compiler: its warnings are bugs
     assert "ok neon" in run_driver([QEMU, "-L", str(SYSROOT), str(exe)])
 
 
@@ -87,7 +87,7 @@ def test_package_c_code_compiles_for_aarch64(tmp_path: Path) -> None:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, f"{pyx.name}:\n{done.stderr}"
     done = subprocess.run(
-        [CROSS_CC, *CFLAGS, "-c", str(DSP / "_kernels.c"), "-o", str(tmp_path / "k.o")],
+        [CROSS_CC, *CFLAGS, "-Werror", "-c", str(DSP / "_kernels.c"), "-o", str(tmp_path / "k.o")],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
