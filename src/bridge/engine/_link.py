@@ -1,0 +1,274 @@
+"""The session's link to Gemini: the current socket, the uplink sender, reconnects, goAway.
+
+Uplink: `send_uplink()` waits for whole chunks in the uplink ring and sends them on
+whatever socket is current; a chunk leaves the ring only once a socket took it.
+Downlink: `run()` reads each connection's events and hands them to the session's
+`on_event`, one by one; one that fails is reported (throttled per kind) and skipped.
+
+`run()` serves connections one after another until the session stops: after a drop it
+reconnects with backoff and the latest resumption handle; after `goAway` it moves at
+the first pause (`ResumePolicy`), at the latest at the protocol's goAway deadline minus
+`resume_margin_s` (the one goAway clock: the protocol's, on the event loop's time). The
+old socket is always closed before the new one opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from .._faults import FaultReporter
+from .._pacing import Monotonic
+from ..client import LiveConnection
+from ..config import EngineConfig
+from ..protocol import (
+    AuthError,
+    ConfigError,
+    ConnectFailed,
+    FunctionResponse,
+    LiveConnectionClosed,
+    LiveProtocol,
+    ServerEvent,
+    backoff,
+)
+from ._publish import Publisher
+from ._resume import ResumePolicy
+from ._stats import SessionStats
+from ._uplink import Uplink
+from .events import Reconnected, SessionError
+
+log = logging.getLogger(__name__)
+
+_PAUSE_POLL_S = 0.01
+
+
+class Link:
+    """Holds one session's connection and moves it to new sockets as needed."""
+
+    def __init__(
+        self,
+        *,
+        connect_once: Callable[[], Awaitable[LiveConnection]],
+        protocol: LiveProtocol,
+        engine: EngineConfig,
+        uplink: Uplink,
+        resume: ResumePolicy,
+        publisher: Publisher,
+        stats: SessionStats,
+        monotonic: Monotonic,
+        on_event: Callable[[ServerEvent], None],
+        on_lost: Callable[[], None],
+    ) -> None:
+        self._connect_once = connect_once
+        self._protocol = protocol
+        self._engine = engine
+        self._uplink = uplink
+        self._resume = resume
+        self._publisher = publisher
+        self._stats = stats
+        self._monotonic = monotonic
+        self._on_event = on_event
+        self._on_lost = on_lost
+        self._conn: LiveConnection | None = None
+        self._connected = asyncio.Event()
+        self._go_away = asyncio.Event()
+        self.failed = False
+        """Set when reconnecting gave up (a fatal `SessionError` was published)."""
+
+        def publish(message: str) -> None:
+            publisher.publish(SessionError(message))
+
+        # Per kind of error: a misbehaving server sends the same bad message 50 times
+        # a second, and two different faults must both be seen.
+        self.event_errors = FaultReporter(
+            "failed to handle server event", log, publish=publish, level=logging.ERROR, keyed=True
+        )
+
+    @property
+    def connected(self) -> bool:
+        """A socket is open and its setup was accepted."""
+        return self._connected.is_set()
+
+    @property
+    def connection(self) -> LiveConnection | None:
+        """The current socket, if any."""
+        return self._conn
+
+    def go_away(self) -> None:
+        """The server sent goAway (the protocol has its deadline): move at the next pause."""
+        self._stats.counters.go_aways += 1
+        self._go_away.set()
+
+    async def open(self) -> LiveConnection:
+        """The first connection, with the configured retries (raises if there is none)."""
+        conn, _ = await self._connect_with_retry(reason="start")
+        self._set_connection(conn)
+        return conn
+
+    async def run(self, conn: LiveConnection) -> None:
+        """Serve connections one after another until cancelled or out of retries."""
+        while True:
+            reason = await self._serve(conn)
+            self._on_lost()
+            gap_started_s = self._monotonic()
+            try:
+                conn, resumed = await self._connect_with_retry(reason=reason)
+            except Exception as exc:
+                message = f"could not reconnect after {reason}: {exc}"
+                log.error("%s", message)
+                self.failed = True
+                self._publisher.publish(SessionError(message, fatal=True))
+                return
+            gap_s = self._monotonic() - gap_started_s
+            counters = self._stats.counters
+            counters.reconnects += 1
+            counters.resumptions += resumed
+            self._stats.histograms.reconnect_gap_ms.record(gap_s * 1e3)
+            self._set_connection(conn)
+            self._publisher.publish(Reconnected(reason, gap_s, resumed))
+
+    async def send_uplink(self) -> None:
+        """Send uplink chunks as they become whole, on whatever socket is current."""
+        uplink = self._uplink
+        while True:
+            await uplink.ready.wait()
+            uplink.ready.clear()
+            await self._connected.wait()
+            try:
+                await uplink.send_pending(self._send)
+            except (LiveConnectionClosed, OSError):
+                # The receive loop sees the same close and reconnects; the unsent chunk
+                # is still in the ring.
+                self._connected.clear()
+                uplink.ready.set()
+
+    async def respond(self, response: FunctionResponse) -> None:
+        """Answer one function call on the current socket (raises if there is none)."""
+        conn = self._conn
+        if conn is None:
+            raise LiveConnectionClosed(1006, "no connection")
+        await conn.send_tool_response([response])
+
+    async def flush(self) -> None:
+        """Send the audio still held, the last partial chunk too (at stop)."""
+        if self._conn is None:
+            return
+        try:
+            await asyncio.wait_for(self._uplink.send_pending(self._send, flush=True), 2)
+        except (LiveConnectionClosed, OSError):
+            pass  # the socket is gone (or too slow): the tail is lost either way
+        except Exception as exc:
+            log.warning("could not send the audio still held at stop: %s", exc)
+
+    async def close(self) -> None:
+        """Close the socket (at stop, once the tasks driving it are cancelled)."""
+        conn, self._conn = self._conn, None
+        self._connected.clear()
+        if conn is not None:
+            await _close_quietly(conn, "at stop")
+
+    # -- internals -------------------------------------------------------------------
+
+    async def _send(self, message: bytes) -> None:
+        conn = self._conn
+        if conn is None:
+            raise LiveConnectionClosed(1006, "no connection")
+        await conn.send(message)
+
+    def _set_connection(self, conn: LiveConnection) -> None:
+        self._conn = conn
+        self._go_away.clear()
+        self._connected.set()
+        self._uplink.ready.set()
+
+    async def _connect_with_retry(self, reason: str) -> tuple[LiveConnection, bool]:
+        """Connect, retrying with backoff; also returns whether the session was resumed."""
+        engine = self._engine
+        delays = backoff(
+            initial_s=engine.reconnect_base_delay_s, max_s=engine.reconnect_max_delay_s
+        )
+        attempt = 0
+        while True:
+            attempt += 1
+            # The handle may be dropped between attempts (refused): what counts is
+            # whether the attempt that succeeded carried one.
+            resuming = self._protocol.resumption_handle is not None
+            try:
+                return await self._connect_once(), resuming
+            except (AuthError, ConfigError):
+                raise
+            except LiveConnectionClosed as exc:
+                if not exc.retryable and self._protocol.resumption_handle is not None:
+                    # The handle was refused (expired, or the server lost it): carry on
+                    # in a new session rather than not at all; the context is lost.
+                    message = f"resumption refused ({exc.reason}); starting a new session"
+                    log.warning("%s", message)
+                    self._publisher.publish(SessionError(message))
+                    self._protocol.resumption_handle = None
+                    continue
+                if not exc.retryable or attempt >= engine.reconnect_max_attempts:
+                    raise
+                error: Exception = exc
+            except (ConnectFailed, OSError, TimeoutError) as exc:
+                if attempt >= engine.reconnect_max_attempts:
+                    raise
+                error = exc
+            delay_s = next(delays)
+            log.warning(
+                "%s: connection attempt %d failed (%s); retrying in %.2f s",
+                reason, attempt, error, delay_s,
+            )  # fmt: skip
+            await asyncio.sleep(delay_s)
+
+    async def _serve(self, conn: LiveConnection) -> str:
+        """Run one connection; return why it ended ("goAway" or "dropped: ...")."""
+        receiver = asyncio.create_task(self._receive(conn), name="session-receive")
+        resume = asyncio.create_task(self._resume_when_due(), name="session-resume")
+        try:
+            done, _ = await asyncio.wait({receiver, resume}, return_when=asyncio.FIRST_COMPLETED)
+            going_away = resume in done
+            # Close the old socket before the caller opens the new one, under the send
+            # lock so that no chunk is half-sent: what the old socket took, the server
+            # got (the close handshake flushes it); the rest is still in the ring.
+            async with self._uplink.send_lock:
+                self._connected.clear()
+                self._conn = None
+                await _close_quietly(conn, "before reconnecting")
+        finally:
+            receiver.cancel()
+            resume.cancel()
+            await asyncio.gather(receiver, resume, return_exceptions=True)
+        if going_away:
+            return "goAway"
+        exc = receiver.exception() if not receiver.cancelled() else None
+        return f"dropped: {exc}" if exc is not None else "dropped: server closed the session"
+
+    async def _resume_when_due(self) -> None:
+        """After goAway: return at the first pause, or at the deadline at the latest."""
+        await self._go_away.wait()
+        time_left_s = self._protocol.go_away_deadline_s
+        assert time_left_s is not None, "the protocol saw goAway before the session did"
+        deadline_s = time_left_s - self._engine.resume_margin_s
+        loop = asyncio.get_running_loop()  # the protocol's clock: the client passes loop.time()
+        while loop.time() < deadline_s:
+            if self._resume.at_pause():
+                return
+            await asyncio.sleep(_PAUSE_POLL_S)
+
+    async def _receive(self, conn: LiveConnection) -> None:
+        while True:
+            for event in await conn.recv():
+                try:
+                    self._on_event(event)
+                except Exception as exc:
+                    detail = f"{type(event).__name__}: {type(exc).__name__}: {exc}"
+                    self.event_errors.report(detail, exc_info=exc)
+
+
+async def _close_quietly(conn: LiveConnection, when: str) -> None:
+    """Close a socket we are leaving anyway: an error is worth a warning, not a stop."""
+    try:
+        await conn.close()
+    except Exception as exc:
+        log.warning("closing the Live connection %s failed: %s", when, exc)
