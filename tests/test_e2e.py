@@ -182,7 +182,9 @@ def test_barge_in_clears_playout_within_one_tick_and_fades(
             )
             async with session:
                 await events.wait_for(lambda e: isinstance(e, TurnStarted))
-                await asyncio.sleep(0.7)
+                # Cut in so that `interrupted` comes while loud reply audio is still
+                # queued (not in the pause in the middle of the utterance).
+                await asyncio.sleep(0.3)
                 transport.say(pcm)
                 await events.wait_for(lambda e: isinstance(e, TurnEnded))
                 await asyncio.sleep(0.2)
@@ -211,12 +213,42 @@ def test_barge_in_clears_playout_within_one_tick_and_fades(
     assert np.abs(fade[-160:]).max() < np.abs(fade[:160]).max()
 
 
+def test_talking_over_a_finished_reply_ducks_it_then_stops_it_locally(run_virtual: Run) -> None:
+    pcm = speech_pcm(1.2)
+
+    async def scenario() -> tuple[list[TurnEnded], dict[str, int], Any]:
+        # Replies at 4x real time: the server has sent all of it (so it will not say
+        # `interrupted`) long before it has been played.
+        async with Emulator(QUICK) as emu:
+            transport = PacedWav(pcm)
+            config = bridge_config(emu.url, vad_duck=True, local_barge_in_ms=300)
+            session = session_for(config, transport)
+            events = Recorder(session)
+            async with session:
+                await events.wait_for(lambda e: isinstance(e, TurnStarted))
+                await asyncio.sleep(0.4)
+                transport.say(pcm)  # the user talks over the reply
+                await events.wait_for(lambda e: isinstance(e, TurnEnded))
+                return events.of(TurnEnded), session.counters, session.metrics()
+
+    ended, counters, metrics = run_virtual(scenario())
+    assert ended[0].turn_id == 0 and ended[0].interrupted
+    assert 0.3 < ended[0].heard_s < 1.2  # cut short, on our side
+    assert counters["local_barge_ins"] == 1 and counters["interruptions"] == 0
+    # Ducked within a frame or two of the speech onset; stopped after 300 ms of it.
+    assert metrics.duck_ms.count == 1 and metrics.duck_ms.max <= 30
+    assert metrics.local_barge_in_ms.count == 1
+    assert 300 <= metrics.local_barge_in_ms.max <= 330
+
+
 def test_go_away_mid_reply_resumes_without_losing_or_repeating_audio(run_virtual: Run) -> None:
     pcm = speech_pcm(1.2)
 
     async def scenario() -> tuple[Any, PacedWav, Recorder, int]:
-        # The reply starts ~1.5 s in and is sent until ~2.1 s; goAway comes at 1.8 s.
-        emulator = replace(QUICK, session_seconds=3.8, go_away_s=2.0, speed=2.0)
+        # The reply is generated from ~1.2 s to ~1.65 s (2x real time) and plays until
+        # ~2.1 s; goAway comes at 1.4 s, mid-generation, with 2 s left: the move waits
+        # for the pause after the reply was generated, and happens while it plays.
+        emulator = replace(QUICK, session_seconds=3.4, go_away_s=2.0, speed=2.0)
         async with Emulator(emulator) as emu:
             transport = PacedWav(pcm)
             session = session_for(bridge_config(emu.url, resume_margin_s=0.5), transport)
@@ -248,7 +280,10 @@ def test_go_away_mid_reply_resumes_without_losing_or_repeating_audio(run_virtual
     delivered = spoken[:total].ljust(total, b"\0")
     expected = Resampler(RATE_HZ, 16_000).process(delivered).tobytes()
     assert bytes(record.uplink_audio) == expected
-    # Downlink: the reply was heard in full, across the move to the new socket.
+    # The move waited for a pause: the whole echo was generated before it ...
+    turn = record.turns[0]
+    assert turn.reply_audio_bytes / 48_000 == pytest.approx(len(turn.audio) / 32_000, abs=0.01)
+    # ... and was heard in full, across the move to the new socket.
     first = events.of(TurnEnded)[0]
     assert not first.interrupted
     assert first.heard_s == pytest.approx(record.turns[0].reply_audio_bytes / 2 / 24_000, abs=0.01)
