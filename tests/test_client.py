@@ -235,14 +235,12 @@ def test_token_request_body_times_and_limits() -> None:
 def test_client_and_emulator_also_run_on_plain_asyncio() -> None:
     import asyncio
 
-    from bridge.protocol import encode_text
-
     async def scenario() -> list[str]:
         async with (
             Emulator(EmulatorConfig(think_time_s=0.0, speed=50.0)) as emu,
             connect(CONFIG, Endpoint(base_url=emu.url)) as conn,
         ):
-            await conn.send(encode_text("hello"))
+            await conn.send_text("hello")
             names = []
             async for event in conn:
                 names.append(type(event).__name__)
