@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any
 
@@ -59,7 +58,8 @@ class Connect:
         compression: bool,
         retry: RetryPolicy,
         on_retry: Callable[[RetryEvent], None] | None,
-        monotonic: Callable[[], float],
+        monotonic: Callable[[], float] | None,
+        sleep: Callable[[float], Awaitable[None]],
     ) -> None:
         self.endpoint = endpoint
         self.protocol = protocol
@@ -73,6 +73,7 @@ class Connect:
         self._compression = compression
         self._on_retry = on_retry
         self._monotonic = monotonic
+        self._sleep = sleep
         self._finished = False
 
     # -- one connection ---------------------------------------------------------------
@@ -138,7 +139,7 @@ class Connect:
                     "connection attempt %d failed (%s); retrying in %.2f s", attempt, exc, delay_s
                 )
                 self._report(RetryEvent(attempt, exc, delay_s))
-                await asyncio.sleep(delay_s)
+                await self._sleep(delay_s)
 
     async def aclose(self) -> None:
         """End the iteration and close the current connection (idempotent)."""
@@ -167,6 +168,7 @@ class Connect:
         return conn
 
     async def _handshake(self, setup: bytes) -> LiveConnection:
+        monotonic = self._monotonic or asyncio.get_running_loop().time
         endpoint = self.endpoint
         timeout_s = self._connect_timeout_s
         url = endpoint.url
@@ -209,14 +211,14 @@ class Connect:
                 while True:
                     data = await ws.recv(decode=False)
                     try:
-                        events = self.protocol.receive_data(data, now_s=self._monotonic())
+                        events = self.protocol.receive_data(data, now_s=monotonic())
                     except ProtocolError as exc:
                         log.warning("skipping malformed server message before setup: %s", exc)
                         continue
                     for index, event in enumerate(events):
                         if isinstance(event, SetupComplete):
                             return LiveConnection(
-                                ws, self.protocol, event, events[index + 1 :], self._monotonic
+                                ws, self.protocol, event, events[index + 1 :], monotonic
                             )
                     log.warning("ignoring %d events before setupComplete", len(events))
         except ConnectionClosed as exc:
@@ -243,7 +245,8 @@ def connect(
     compression: bool = False,
     retry: RetryPolicy | None = None,
     on_retry: Callable[[RetryEvent], None] | None = None,
-    monotonic: Callable[[], float] = time.monotonic,
+    monotonic: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Connect:
     """Open a Live session: WebSocket upgrade, `setup`, wait for `setupComplete`.
 
@@ -254,9 +257,10 @@ def connect(
     resumption handle is used); `resumption_handle` sets the handle to resume.
     `ping_timeout_s=None` by default: the server's pongs can take 30 s, and a timeout
     would kill healthy sessions; pings still keep NATs open. `monotonic` is the clock of
-    `protocol.go_away_deadline_s`. Raises `ConfigError` (here, for a bad config or
-    endpoint), and on opening `ConnectFailed` (incl. `QuotaExceeded`), `AuthError` or
-    `LiveConnectionClosed`.
+    `protocol.go_away_deadline_s` (default: the event loop's `loop.time()`), `sleep` waits
+    between attempts; replace them together for virtual time. Raises `ConfigError` (here,
+    for a bad config or endpoint), and on opening `ConnectFailed` (incl. `QuotaExceeded`),
+    `AuthError` or `LiveConnectionClosed`.
     """
     endpoint.validate()
     if protocol is None:
@@ -277,4 +281,5 @@ def connect(
         retry=RetryPolicy() if retry is None else retry,
         on_retry=on_retry,
         monotonic=monotonic,
+        sleep=sleep,
     )
