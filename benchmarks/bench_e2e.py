@@ -47,6 +47,7 @@ from bridge.engine import EnergyVad, PlayoutClock, Session
 from bridge.engine._downlink import Downlink
 from bridge.engine._uplink import Uplink
 from bridge.engine.events import Event, TurnEnded
+from bridge.protocol import encode_audio
 from bridge.transports.wav import WavTransport, read_audio
 
 RATE_HZ = 48_000
@@ -80,8 +81,8 @@ def test_engine_uplink_ours(benchmark: Any) -> None:
     frames = frames_48k(2)
     sent: deque[bytes] = deque(maxlen=4)
 
-    async def send(message: bytes) -> None:
-        sent.append(message)
+    async def send(pcm: Any) -> None:
+        sent.append(encode_audio(pcm, sample_rate_hz=16_000))  # what LiveConnection sends
 
     def one_frame() -> None:
         uplink.on_frame(1, frames[0])

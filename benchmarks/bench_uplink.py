@@ -180,7 +180,7 @@ def test_uplink(benchmark: Any, uplink_rig: dict[str, Any], impl: str, frame_ms:
             idle_ticks=20,
             histogram_capacity=64,
         )
-        sink, flush = uplink.on_frame, lambda: uplink.send_pending(conn.send)
+        sink, flush = uplink.on_frame, lambda: uplink.send_pending(conn.send_audio)
     elif impl == "peer":
         peer = _Peer(ws_send)
         sink, flush = peer.on_frame, peer.send_pending

@@ -1,41 +1,37 @@
-"""The session's link to Gemini: the current socket, the uplink sender, reconnects, goAway.
+"""The session's link to Gemini: the current socket, the uplink sender, goAway moves.
 
-Uplink: `send_uplink()` waits for whole chunks in the uplink ring and sends them on
-whatever socket is current; a chunk leaves the ring only once a socket took it.
+Uplink: `send_uplink()` waits for whole chunks in the uplink ring and sends them through
+the current connection (`LiveConnection.send_audio`, built by the protocol); a chunk
+leaves the ring only once a socket took it.
 Downlink: `run()` reads each connection's events and hands them to the session's
 `on_event`, one by one; one that fails is reported (throttled per kind) and skipped.
 
-`run()` serves connections one after another until the session stops: after a drop it
-reconnects with backoff and the latest resumption handle; after `goAway` it moves at
-the first pause (`ResumePolicy`), at the latest at the protocol's goAway deadline minus
-`resume_margin_s` (the one goAway clock: the protocol's, on the event loop's time). The
-old socket is always closed before the new one opens.
+Reconnection is the client's (`async for conn in connect(..., retry=...)`: backoff,
+which errors are fatal, the resumption handle carried over, a refused handle dropped).
+`run()` only decides when to move on: after a drop at once; after `goAway` at the first
+pause (`ResumePolicy`), at the latest at the protocol's goAway deadline minus
+`resume_margin_s` (the one goAway clock: `LiveProtocol.go_away_deadline_s`, on the
+session's clock). The old socket is closed before the next one opens.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
 
 from .._faults import FaultReporter
-from .._pacing import Monotonic
-from ..client import LiveConnection
+from .._pacing import Monotonic, Sleep
+from ..client import Connect, LiveConnection, RetryEvent
 from ..config import EngineConfig
-from ..protocol import (
-    AuthError,
-    ConfigError,
-    ConnectFailed,
-    FunctionResponse,
-    LiveConnectionClosed,
-    LiveProtocol,
-    ServerEvent,
-    backoff,
-)
+from ..protocol import FunctionResponse, LiveConnectionClosed, ServerEvent
 from ._publish import Publisher
 from ._resume import ResumePolicy
 from ._stats import SessionStats
-from ._uplink import Uplink
+from ._uplink import GEMINI_INPUT_RATE_HZ, Uplink
 from .events import Reconnected, SessionError
 
 log = logging.getLogger(__name__)
@@ -49,25 +45,25 @@ class Link:
     def __init__(
         self,
         *,
-        connect_once: Callable[[], Awaitable[LiveConnection]],
-        protocol: LiveProtocol,
+        connector: Connect,
         engine: EngineConfig,
         uplink: Uplink,
         resume: ResumePolicy,
         publisher: Publisher,
         stats: SessionStats,
         monotonic: Monotonic,
+        sleep: Sleep,
         on_event: Callable[[ServerEvent], None],
         on_lost: Callable[[], None],
     ) -> None:
-        self._connect_once = connect_once
-        self._protocol = protocol
+        self._connector = connector
         self._engine = engine
         self._uplink = uplink
         self._resume = resume
         self._publisher = publisher
         self._stats = stats
         self._monotonic = monotonic
+        self._sleep = sleep
         self._on_event = on_event
         self._on_lost = on_lost
         self._conn: LiveConnection | None = None
@@ -100,9 +96,15 @@ class Link:
         self._stats.counters.go_aways += 1
         self._go_away.set()
 
+    def retried(self, event: RetryEvent) -> None:
+        """The client's `on_retry`: a refused resumption handle is worth telling the chat."""
+        if event.handle_dropped:
+            message = f"resumption refused ({event.error}); starting a new session"
+            self._publisher.publish(SessionError(message))
+
     async def open(self) -> LiveConnection:
         """The first connection, with the configured retries (raises if there is none)."""
-        conn, _ = await self._connect_with_retry(reason="start")
+        conn = await anext(self._connector)
         self._set_connection(conn)
         return conn
 
@@ -113,7 +115,7 @@ class Link:
             self._on_lost()
             gap_started_s = self._monotonic()
             try:
-                conn, resumed = await self._connect_with_retry(reason=reason)
+                conn = await anext(self._connector)
             except Exception as exc:
                 message = f"could not reconnect after {reason}: {exc}"
                 log.error("%s", message)
@@ -123,10 +125,10 @@ class Link:
             gap_s = self._monotonic() - gap_started_s
             counters = self._stats.counters
             counters.reconnects += 1
-            counters.resumptions += resumed
+            counters.resumptions += conn.resumed
             self._stats.histograms.reconnect_gap_ms.record(gap_s * 1e3)
             self._set_connection(conn)
-            self._publisher.publish(Reconnected(reason, gap_s, resumed))
+            self._publisher.publish(Reconnected(reason, gap_s, conn.resumed))
 
     async def send_uplink(self) -> None:
         """Send uplink chunks as they become whole, on whatever socket is current."""
@@ -136,7 +138,7 @@ class Link:
             uplink.ready.clear()
             await self._connected.wait()
             try:
-                await uplink.send_pending(self._send)
+                await uplink.send_pending(self._send_audio)
             except (LiveConnectionClosed, OSError):
                 # The receive loop sees the same close and reconnects; the unsent chunk
                 # is still in the ring.
@@ -155,7 +157,7 @@ class Link:
         if self._conn is None:
             return
         try:
-            await asyncio.wait_for(self._uplink.send_pending(self._send, flush=True), 2)
+            await asyncio.wait_for(self._uplink.send_pending(self._send_audio, flush=True), 2)
         except (LiveConnectionClosed, OSError):
             pass  # the socket is gone (or too slow): the tail is lost either way
         except Exception as exc:
@@ -163,63 +165,26 @@ class Link:
 
     async def close(self) -> None:
         """Close the socket (at stop, once the tasks driving it are cancelled)."""
-        conn, self._conn = self._conn, None
+        self._conn = None
         self._connected.clear()
-        if conn is not None:
-            await _close_quietly(conn, "at stop")
+        try:
+            await self._connector.aclose()
+        except Exception as exc:
+            log.warning("closing the Live connection at stop failed: %s", exc)
 
     # -- internals -------------------------------------------------------------------
 
-    async def _send(self, message: bytes) -> None:
+    async def _send_audio(self, pcm: npt.NDArray[np.generic]) -> None:
         conn = self._conn
         if conn is None:
             raise LiveConnectionClosed(1006, "no connection")
-        await conn.send(message)
+        await conn.send_audio(pcm, sample_rate_hz=GEMINI_INPUT_RATE_HZ)
 
     def _set_connection(self, conn: LiveConnection) -> None:
         self._conn = conn
         self._go_away.clear()
         self._connected.set()
         self._uplink.ready.set()
-
-    async def _connect_with_retry(self, reason: str) -> tuple[LiveConnection, bool]:
-        """Connect, retrying with backoff; also returns whether the session was resumed."""
-        engine = self._engine
-        delays = backoff(
-            initial_s=engine.reconnect_base_delay_s, max_s=engine.reconnect_max_delay_s
-        )
-        attempt = 0
-        while True:
-            attempt += 1
-            # The handle may be dropped between attempts (refused): what counts is
-            # whether the attempt that succeeded carried one.
-            resuming = self._protocol.resumption_handle is not None
-            try:
-                return await self._connect_once(), resuming
-            except (AuthError, ConfigError):
-                raise
-            except LiveConnectionClosed as exc:
-                if not exc.retryable and self._protocol.resumption_handle is not None:
-                    # The handle was refused (expired, or the server lost it): carry on
-                    # in a new session rather than not at all; the context is lost.
-                    message = f"resumption refused ({exc.reason}); starting a new session"
-                    log.warning("%s", message)
-                    self._publisher.publish(SessionError(message))
-                    self._protocol.resumption_handle = None
-                    continue
-                if not exc.retryable or attempt >= engine.reconnect_max_attempts:
-                    raise
-                error: Exception = exc
-            except (ConnectFailed, OSError, TimeoutError) as exc:
-                if attempt >= engine.reconnect_max_attempts:
-                    raise
-                error = exc
-            delay_s = next(delays)
-            log.warning(
-                "%s: connection attempt %d failed (%s); retrying in %.2f s",
-                reason, attempt, error, delay_s,
-            )  # fmt: skip
-            await asyncio.sleep(delay_s)
 
     async def _serve(self, conn: LiveConnection) -> str:
         """Run one connection; return why it ended ("goAway" or "dropped: ...")."""
@@ -234,27 +199,29 @@ class Link:
             async with self._uplink.send_lock:
                 self._connected.clear()
                 self._conn = None
-                await _close_quietly(conn, "before reconnecting")
+                try:
+                    await conn.close()
+                except Exception as close_exc:
+                    log.warning("closing the Live connection before moving failed: %s", close_exc)
         finally:
             receiver.cancel()
             resume.cancel()
             await asyncio.gather(receiver, resume, return_exceptions=True)
         if going_away:
             return "goAway"
-        exc = receiver.exception() if not receiver.cancelled() else None
-        return f"dropped: {exc}" if exc is not None else "dropped: server closed the session"
+        error = receiver.exception() if not receiver.cancelled() else None
+        return f"dropped: {error}" if error is not None else "dropped: server closed the session"
 
     async def _resume_when_due(self) -> None:
         """After goAway: return at the first pause, or at the deadline at the latest."""
         await self._go_away.wait()
-        time_left_s = self._protocol.go_away_deadline_s
-        assert time_left_s is not None, "the protocol saw goAway before the session did"
-        deadline_s = time_left_s - self._engine.resume_margin_s
-        loop = asyncio.get_running_loop()  # the protocol's clock: the client passes loop.time()
-        while loop.time() < deadline_s:
+        closes_s = self._connector.protocol.go_away_deadline_s
+        assert closes_s is not None, "the protocol saw goAway before the session did"
+        deadline_s = closes_s - self._engine.resume_margin_s
+        while self._monotonic() < deadline_s:
             if self._resume.at_pause():
                 return
-            await asyncio.sleep(_PAUSE_POLL_S)
+            await self._sleep(_PAUSE_POLL_S)
 
     async def _receive(self, conn: LiveConnection) -> None:
         while True:
@@ -264,11 +231,3 @@ class Link:
                 except Exception as exc:
                     detail = f"{type(event).__name__}: {type(exc).__name__}: {exc}"
                     self.event_errors.report(detail, exc_info=exc)
-
-
-async def _close_quietly(conn: LiveConnection, when: str) -> None:
-    """Close a socket we are leaving anyway: an error is worth a warning, not a stop."""
-    try:
-        await conn.close()
-    except Exception as exc:
-        log.warning("closing the Live connection %s failed: %s", when, exc)

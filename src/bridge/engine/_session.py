@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Any
 
 from .._faults import FaultReporter
-from ..client import LiveConnection, connect
+from ..client import LiveConnection
 from ..config import BridgeConfig
 from ..protocol import (
     GenerationComplete,
@@ -47,7 +47,6 @@ from ..transports import Transport
 from . import _setup, _stats
 from ._bargein import BargeIn
 from ._clock import PlayoutClock
-from ._downlink import Downlink
 from ._link import Link
 from ._metrics import MetricsSnapshot
 from ._mixer import FrameSizeError
@@ -56,7 +55,6 @@ from ._resume import ResumePolicy
 from ._stats import SessionStats
 from ._toolcalls import ToolCalls
 from ._turns import Turns
-from ._uplink import Uplink
 from ._vad import EnergyVad
 from .events import Event, SessionError
 
@@ -92,32 +90,13 @@ class Session:
         capacity = config.metrics.histogram_capacity
         self.clock = clock if clock is not None else PlayoutClock(histogram_capacity=capacity)
         self._monotonic = monotonic = self.clock.monotonic
-        self._live_config = _setup.live_config(config, self.tools)
-        self._live_config.validate()
-        self._endpoint = _setup.endpoint(config)
-        self._endpoint.validate()
         engine = config.engine
-        rate_hz, channels = transport.sample_rate_hz, transport.channels
         self._vad = vad = EnergyVad(engine.vad_threshold_dbfs)
-        self.uplink = Uplink(
-            sample_rate_hz=rate_hz,
-            channels=channels,
-            chunk_ms=engine.uplink_chunk_ms,
-            ring_capacity_s=engine.ring_capacity_s,
-            vad=vad,
-            idle_ticks=max(1, engine.speaker_idle_ms // 10),
-            histogram_capacity=capacity,
-            monotonic=monotonic,
-        )
-        self.downlink = Downlink(
-            sample_rate_hz=rate_hz,
-            channels=channels,
-            target_ms=engine.jitter_target_ms,
-            max_ms=engine.jitter_max_ms,
-            histogram_capacity=capacity,
-        )
+        self.uplink, self.downlink = _setup.audio_paths(config, transport, vad, monotonic)
         self.stats = stats = SessionStats.new(capacity)
-        self._protocol = protocol = LiveProtocol(self._live_config)
+        # A bad setting raises ConfigError here (the protocol checks the setup, the
+        # connector the endpoint), not at start().
+        self._protocol = protocol = LiveProtocol(_setup.live_config(config, self.tools))
         self._publisher = publisher = Publisher()
         self._tasks: list[asyncio.Task[Any]] = []
         self._clock_token: int | None = None
@@ -125,15 +104,22 @@ class Session:
         self._turns = Turns(self.downlink, publisher, stats.counters, self._first_played, monotonic)
         self._barge_in = BargeIn(engine, vad, self.downlink, self._turns, stats)
         self._resume = ResumePolicy(vad, lambda: protocol.generating, lambda: bool(self._tools))
+        connector = _setup.connector(
+            config,
+            protocol,
+            on_retry=lambda event: self._link.retried(event),
+            monotonic=monotonic,
+            sleep=self.clock.sleep,
+        )
         self._link = Link(
-            connect_once=self._connect_once,
-            protocol=protocol,
+            connector=connector,
             engine=engine,
             uplink=self.uplink,
             resume=self._resume,
             publisher=publisher,
             stats=stats,
             monotonic=monotonic,
+            sleep=self.clock.sleep,
             on_event=self._handle,
             on_lost=self._connection_lost,
         )
@@ -319,16 +305,6 @@ class Session:
             h.reply_latency_ms.record((now_s - last_loud_s) * 1e3)
 
     # -- server events ---------------------------------------------------------------
-
-    async def _connect_once(self) -> LiveConnection:
-        # The client's default pings (every 20 s, no pong timeout) are what notice a
-        # half-open socket in a silent call, where nothing else is sent or received.
-        return await connect(
-            self._live_config,
-            self._endpoint,
-            connect_timeout_s=self.config.endpoint.connect_timeout_s,
-            protocol=self._protocol,
-        )
 
     def _connection_lost(self) -> None:
         self._turns.connection_ended()

@@ -13,7 +13,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from ..protocol import ConfigError, FunctionCall, FunctionResponse, LiveConnectionClosed
+from ..protocol import (
+    ConfigError,
+    FunctionCall,
+    FunctionResponse,
+    LiveConnectionClosed,
+    LocalProtocolError,
+)
 from ..tools import ToolRegistry
 from ._publish import Publisher
 from ._stats import SessionCounters
@@ -102,10 +108,11 @@ class ToolCalls:
             self._publisher.publish(ToolActivity(call.id, call.name, "failed", error))
             try:
                 await self._respond(FunctionResponse(call.id, call.name, {"error": error}))
-            except (LiveConnectionClosed, OSError) as send_exc:
+            except (LiveConnectionClosed, LocalProtocolError, OSError) as send_exc:
                 log.warning("tool %s: could not send its error: %s", call.name, send_exc)
             return
-        except (LiveConnectionClosed, OSError) as exc:
+        except (LiveConnectionClosed, LocalProtocolError, OSError) as exc:
+            # Closed, or replaced since the call came: this connection cannot answer it.
             self._counters.tool_errors += 1
             self._publisher.publish(ToolActivity(call.id, call.name, "failed", str(exc)))
             return

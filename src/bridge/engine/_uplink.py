@@ -19,11 +19,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 import numpy as np
+import numpy.typing as npt
 
 from _dsp import Resampler, RingBuffer
 
 from .._pacing import Monotonic, Pacer, Sleep
-from ..protocol import encode_audio
 from ._metrics import Histogram
 from ._mixer import UplinkMixer
 from ._vad import EnergyVad
@@ -31,7 +31,8 @@ from ._vad import EnergyVad
 log = logging.getLogger(__name__)
 
 GEMINI_INPUT_RATE_HZ = 16_000
-SendMessage = Callable[[bytes], Awaitable[None]]
+SendAudio = Callable[[npt.NDArray[np.generic]], Awaitable[None]]
+"""Sends one chunk of 16 kHz mono PCM as one audio message (raises if it cannot)."""
 
 
 class Uplink:
@@ -120,13 +121,14 @@ class Uplink:
         if ring.available >= chunk:
             self.ready.set()
 
-    async def send_pending(self, send: SendMessage, *, flush: bool = False) -> None:
+    async def send_pending(self, send: SendAudio, *, flush: bool = False) -> None:
         """Send every whole chunk in the ring (and, with `flush`, the remainder).
 
         A chunk leaves the ring only after `send` returned; if `send` raises (the socket
         closed), the chunk stays for the next connection and the error propagates.
-        `processing_us` counts CPU work only (mix, resample, VAD, ring, base64/JSON), not
-        the socket write, which may yield to other tasks.
+        `processing_us` is the work per chunk up to the socket: mix, resample, VAD, ring,
+        and the `send` call that encodes the message and hands it to the socket (which
+        waits only when the socket is backed up).
         """
         ring = self.ring
         chunk = self.chunk_samples
@@ -139,10 +141,9 @@ class Uplink:
                 n = min(chunk, available)
                 started_ns = time.perf_counter_ns()
                 data = ring.peek(n)
-                message = encode_audio(data, sample_rate_hz=GEMINI_INPUT_RATE_HZ)
-                elapsed_ns = time.perf_counter_ns() - started_ns
                 dropped_before = ring.dropped
-                await send(message)
+                await send(data)
+                elapsed_ns = time.perf_counter_ns() - started_ns
                 # If the ring overflowed meanwhile, part of `data` is already gone.
                 ring.skip(max(0, min(n - (ring.dropped - dropped_before), ring.available)))
             self.bytes_sent += data.nbytes
