@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
@@ -101,7 +100,7 @@ class Session:
         self._tasks: list[asyncio.Task[Any]] = []
         self._clock_token: int | None = None
         self._state = "new"
-        self._turns = Turns(self.downlink, publisher, stats.counters, self._first_played, monotonic)
+        self._turns = Turns(self.downlink, publisher, stats, vad, monotonic)
         self._barge_in = BargeIn(engine, vad, self.downlink, self._turns, stats)
         self._resume = ResumePolicy(vad, lambda: protocol.generating, lambda: bool(self._tools))
         connector = _setup.connector(
@@ -296,13 +295,6 @@ class Session:
         self._turns.after_frame(n, now_s)
         self._barge_in.after_frame(now_s)
         h.tick_us.record((time.perf_counter_ns() - started_ns) / 1000)
-
-    def _first_played(self, audio_in_s: float, now_s: float) -> None:
-        h = self.stats.histograms
-        h.downlink_latency_us.record((now_s - audio_in_s) * 1e6)
-        last_loud_s = self._vad.last_loud_s
-        if not math.isnan(last_loud_s) and last_loud_s < audio_in_s:
-            h.reply_latency_ms.record((now_s - last_loud_s) * 1e3)
 
     # -- server events ---------------------------------------------------------------
 

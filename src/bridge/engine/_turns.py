@@ -5,22 +5,21 @@ server's `turnComplete` (or the end of a connection) closes the current turn, bu
 audio may still be playing: such turns wait in `playing` until the downlink has
 played all of their audio, and only then publish `TurnEnded`. `interrupted` ends every
 turn at once with the part that was heard. Turns only read the downlink's play position
-(`played_samples`, `is_idle`) and mark the end of a reply (`mark_end`).
+(`played_samples`, `is_idle`) and mark the end of a reply (`mark_end`). The first frame
+of each reply times it: `downlink_latency_us` (its audio in → played) and
+`reply_latency_ms` (the user's last loud frame → played).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from .._pacing import Monotonic
 from ._downlink import Downlink
 from ._publish import Publisher
-from ._stats import SessionCounters
+from ._stats import SessionStats
+from ._vad import EnergyVad
 from .events import Role, Transcript, TurnEnded, TurnStarted
-
-FirstPlayed = Callable[[float, float], None]
-"""Called with (reply audio arrival time, first frame played time) once per turn."""
 
 
 class Turn:
@@ -65,14 +64,15 @@ class Turns:
         self,
         downlink: Downlink,
         publisher: Publisher,
-        counters: SessionCounters,
-        on_first_played: FirstPlayed,
+        stats: SessionStats,
+        vad: EnergyVad,
         monotonic: Monotonic,
     ) -> None:
         self._downlink = downlink
         self._publisher = publisher
-        self._counters = counters
-        self._on_first_played = on_first_played
+        self._counters = stats.counters
+        self._h = stats.histograms
+        self._vad = vad
         self._monotonic = monotonic
         self.current = Turn(0)
         self.playing: list[Turn] = []
@@ -141,7 +141,7 @@ class Turns:
                 if turn.started and math.isnan(turn.first_played_s):
                     turn.first_played_s = now_s
                     self.reply_started_s = now_s
-                    self._on_first_played(turn.audio_in_s, now_s)
+                    self._first_played(turn.audio_in_s, now_s)
         if self.playing:
             played = self._downlink.played_samples
             idle = self._downlink.is_idle
@@ -149,6 +149,12 @@ class Turns:
                 idle or played >= self.playing[0].played_from + self.playing[0].pushed
             ):
                 self._end(self.playing.pop(0), interrupted=False)
+
+    def _first_played(self, audio_in_s: float, now_s: float) -> None:
+        self._h.downlink_latency_us.record((now_s - audio_in_s) * 1e6)
+        last_loud_s = self._vad.last_loud_s
+        if not math.isnan(last_loud_s) and last_loud_s < audio_in_s:
+            self._h.reply_latency_ms.record((now_s - last_loud_s) * 1e3)
 
     def _close_current(self) -> None:
         turn = self.current
