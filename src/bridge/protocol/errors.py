@@ -81,7 +81,9 @@ class QuotaExceeded(ConnectFailed):
 class LiveConnectionClosed(BridgeError, ConnectionError):
     """An open Live session ended; `code` is the WebSocket close code, `reason` the server's text.
 
-    `retryable` tells whether reconnecting (with the resumption handle) makes sense.
+    `retryable` tells whether reconnecting (with the resumption handle) makes sense after
+    this close ended an open session. Whether a failed connection *attempt* is retried is
+    `bridge.client.RetryPolicy.process_exception`'s call (1008 during setup is fatal there).
     """
 
     retryable: bool = True
