@@ -22,9 +22,10 @@ The clock is also the sessions' time base (`PlayoutClock(monotonic=..., sleep=..
 Where things are, following the audio one way:
 
     uplink    _uplink.py (Uplink: mix → 48→16 kHz → VAD → ring; its own mixing period)
-              ← _mixer.py (UplinkMixer), _vad.py (EnergyVad)
+              (uses _mixer.py: UplinkMixer, _vad.py: EnergyVad)
               → _link.py (Link.send_uplink: chunks onto the current socket)
-    downlink  _link.py (Link.run: connections, reconnects, goAway; events one by one)
+    downlink  _link.py (Link.run: one connection after another from the client's
+              reconnecting connect(), moved at a pause after goAway; events one by one)
               → _session.py (Session._handle: who gets which event)
               → _turns.py (Turns: which reply plays, how much was heard, transcripts)
               → _downlink.py (Downlink: 24→48 kHz → jitter buffer)
@@ -32,6 +33,7 @@ Where things are, following the audio one way:
     control   _bargein.py (BargeIn: interrupted, ducking, local barge-in)
               _resume.py (ResumePolicy: "is now a pause?" for goAway)
               _toolcalls.py (ToolCalls: run, answer, cancel function calls)
+    wiring    _setup.py (config → protocol setup, reconnecting connector, audio paths)
     reporting _stats.py (SessionStats: named counters and histograms → MetricsSnapshot),
               _metrics.py (Histogram, MetricsSnapshot, Prometheus text), _serve.py
               (/metrics), _publish.py (events to iterators and listeners), events.py

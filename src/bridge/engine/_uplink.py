@@ -3,11 +3,11 @@
 The frame handler (`on_frame`) runs on the event loop for every 10 ms speaker frame and
 does no I/O: it mixes, resamples into the ring buffer and wakes the sender. With several
 speakers the mixer also needs the end of each 10 ms period: `run_mixer_period()` paces
-it on its own, so the uplink never depends on playout. The sender
-task sends whole chunks (20/40/60 ms) and removes them from the ring only once the socket
-has taken them, so audio produced while there is no connection (goAway, a drop) waits in
-the ring and goes out, once and in order, on the next connection. When the ring is full
-the oldest audio is dropped and counted.
+it on its own, so the uplink never depends on playout. The sender (`Link.send_uplink`)
+calls `send_pending()`, which sends whole chunks (20/40/60 ms) and removes them from the
+ring only once the socket has taken them, so audio produced while there is no
+connection (goAway, a drop) waits in the ring and goes out, once and in order, on the
+next connection. When the ring is full the oldest audio is dropped and counted.
 """
 
 from __future__ import annotations
