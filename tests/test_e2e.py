@@ -289,6 +289,38 @@ def test_go_away_mid_reply_resumes_without_losing_or_repeating_audio(run_virtual
     assert first.heard_s == pytest.approx(record.turns[0].reply_audio_bytes / 2 / 24_000, abs=0.01)
 
 
+def test_go_away_while_the_user_talks_moves_at_the_deadline_and_loses_no_audio(
+    run_virtual: Run,
+) -> None:
+    pcm = speech_pcm()  # 2.7 s, talking all through the goAway window
+
+    async def scenario() -> tuple[Any, PacedWav, float, Reconnected]:
+        # goAway 0.5 s in with 1 s left; resume_margin_s 0.5: the move is due at 1.0 s.
+        emulator = replace(WHOLE, session_seconds=1.5, go_away_s=1.0)
+        async with Emulator(emulator) as emu:
+            transport = PacedWav(pcm)
+            session = session_for(bridge_config(emu.url, resume_margin_s=0.5), transport)
+            events = Recorder(session)
+            async with session:
+                started_s = asyncio.get_running_loop().time()
+                reconnected = await events.wait_for(lambda e: isinstance(e, Reconnected))
+                moved_s = next(t for t, e in events.events if e is reconnected)
+                while transport.queued_frames:  # every connection moves 1 s in: two more
+                    await asyncio.sleep(0.05)
+            assert isinstance(reconnected, Reconnected)
+            return emu.sessions[0], transport, moved_s - started_s, reconnected
+
+    record, transport, moved_after_s, reconnected = run_virtual(scenario())
+    # Never a pause (someone talking, a question unanswered): it moved at the deadline.
+    assert reconnected.reason == "goAway" and reconnected.resumed
+    assert moved_after_s == pytest.approx(1.0, abs=0.02)
+    # Every uplink byte once, in order, across the moves.
+    padded = pcm.ljust(-(-len(pcm) // FRAME_BYTES) * FRAME_BYTES, b"\0")
+    total = transport.frames_sent * FRAME_BYTES
+    expected = Resampler(RATE_HZ, 16_000).process(padded[:total].ljust(total, b"\0")).tobytes()
+    assert bytes(record.uplink_audio) == expected
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
