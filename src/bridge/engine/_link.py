@@ -24,10 +24,11 @@ import numpy as np
 import numpy.typing as npt
 
 from .._faults import FaultReporter
-from .._pacing import Monotonic, Sleep
-from ..client import Connect, LiveConnection, RetryEvent
-from ..config import EngineConfig
-from ..protocol import FunctionResponse, LiveConnectionClosed, ServerEvent
+from ..client import LiveConnection, RetryEvent
+from ..config import BridgeConfig
+from ..protocol import FunctionResponse, LiveConnectionClosed, LiveProtocol, ServerEvent
+from . import _setup
+from ._clock import PlayoutClock
 from ._publish import Publisher
 from ._resume import ResumePolicy
 from ._stats import SessionStats
@@ -45,25 +46,27 @@ class Link:
     def __init__(
         self,
         *,
-        connector: Connect,
-        engine: EngineConfig,
+        config: BridgeConfig,
+        protocol: LiveProtocol,
+        clock: PlayoutClock,
         uplink: Uplink,
         resume: ResumePolicy,
         publisher: Publisher,
         stats: SessionStats,
-        monotonic: Monotonic,
-        sleep: Sleep,
         on_event: Callable[[ServerEvent], None],
         on_lost: Callable[[], None],
     ) -> None:
-        self._connector = connector
-        self._engine = engine
+        self._monotonic = clock.monotonic
+        self._sleep = clock.sleep
+        self._connector = _setup.connector(
+            config, protocol, on_retry=self.retried, monotonic=clock.monotonic, sleep=clock.sleep
+        )
+        self._protocol = protocol
+        self._resume_margin_s = config.engine.resume_margin_s
         self._uplink = uplink
         self._resume = resume
         self._publisher = publisher
         self._stats = stats
-        self._monotonic = monotonic
-        self._sleep = sleep
         self._on_event = on_event
         self._on_lost = on_lost
         self._conn: LiveConnection | None = None
@@ -71,14 +74,14 @@ class Link:
         self._go_away = asyncio.Event()
         self.failed = False
         """Set when reconnecting gave up (a fatal `SessionError` was published)."""
-
-        def publish(message: str) -> None:
-            publisher.publish(SessionError(message))
-
         # Per kind of error: a misbehaving server sends the same bad message 50 times
         # a second, and two different faults must both be seen.
         self.event_errors = FaultReporter(
-            "failed to handle server event", log, publish=publish, level=logging.ERROR, keyed=True
+            "failed to handle server event",
+            log,
+            publish=publisher.error,
+            level=logging.ERROR,
+            keyed=True,
         )
 
     @property
@@ -99,8 +102,7 @@ class Link:
     def retried(self, event: RetryEvent) -> None:
         """The client's `on_retry`: a refused resumption handle is worth telling the chat."""
         if event.handle_dropped:
-            message = f"resumption refused ({event.error}); starting a new session"
-            self._publisher.publish(SessionError(message))
+            self._publisher.error(f"resumption refused ({event.error}); starting a new session")
 
     async def open(self) -> LiveConnection:
         """The first connection, with the configured retries (raises if there is none)."""
@@ -215,9 +217,9 @@ class Link:
     async def _resume_when_due(self) -> None:
         """After goAway: return at the first pause, or at the deadline at the latest."""
         await self._go_away.wait()
-        closes_s = self._connector.protocol.go_away_deadline_s
+        closes_s = self._protocol.go_away_deadline_s
         assert closes_s is not None, "the protocol saw goAway before the session did"
-        deadline_s = closes_s - self._engine.resume_margin_s
+        deadline_s = closes_s - self._resume_margin_s
         while self._monotonic() < deadline_s:
             if self._resume.at_pause():
                 return

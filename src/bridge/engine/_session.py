@@ -103,36 +103,24 @@ class Session:
         self._turns = Turns(self.downlink, publisher, stats, vad, monotonic)
         self._barge_in = BargeIn(engine, vad, self.downlink, self._turns, stats)
         self._resume = ResumePolicy(vad, lambda: protocol.generating, lambda: bool(self._tools))
-        connector = _setup.connector(
-            config,
-            protocol,
-            on_retry=lambda event: self._link.retried(event),
-            monotonic=monotonic,
-            sleep=self.clock.sleep,
-        )
         self._link = Link(
-            connector=connector,
-            engine=engine,
+            config=config,
+            protocol=protocol,
+            clock=self.clock,
             uplink=self.uplink,
             resume=self._resume,
             publisher=publisher,
             stats=stats,
-            monotonic=monotonic,
-            sleep=self.clock.sleep,
             on_event=self._handle,
             on_lost=self._connection_lost,
         )
         self._tools = ToolCalls(
             self.tools, publisher, stats.counters, protocol.is_pending, self._link.respond
         )
-
-        def publish(message: str) -> None:
-            publisher.publish(SessionError(message))
-
         # Throttled: a broken transport sends 100 bad frames a second, a dead one fails
         # on every tick.
-        self._bad_frames = FaultReporter("dropped inbound frame", log, publish=publish)
-        self._send_errors = FaultReporter("transport refused a frame", log, publish=publish)
+        self._bad_frames = FaultReporter("dropped inbound frame", log, publish=publisher.error)
+        self._send_errors = FaultReporter("transport refused a frame", log, publish=publisher.error)
 
     # -- public API ------------------------------------------------------------------
 
