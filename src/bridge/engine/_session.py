@@ -72,6 +72,9 @@ class Session:
         async for event in session.events():
             ...
     ```
+
+    `clock` drives the playout (share one between sessions) and is the session's time
+    base; without one, the session makes its own on `time.monotonic`.
     """
 
     def __init__(
