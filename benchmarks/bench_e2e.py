@@ -81,15 +81,18 @@ def test_engine_uplink_ours(benchmark: Any) -> None:
     frames = frames_48k(2)
     sent: deque[bytes] = deque(maxlen=4)
 
-    async def send(pcm: Any) -> None:
-        sent.append(encode_audio(pcm, sample_rate_hz=16_000))  # what LiveConnection sends
+    async def send(message: bytes) -> None:
+        sent.append(message)
+
+    def encode(pcm: Any) -> bytes:
+        return encode_audio(pcm, sample_rate_hz=16_000)  # LiveProtocol.audio_message's bytes
 
     def one_frame() -> None:
         uplink.on_frame(1, frames[0])
         uplink.on_frame(1, frames[1])
         # Runs to completion without suspending (`send` never awaits): no loop needed.
         with contextlib.suppress(StopIteration):
-            uplink.send_pending(send).send(None)
+            uplink.send_pending(encode, send).send(None)
 
     benchmark.group = "engine-uplink-20ms"
     benchmark.pedantic(one_frame, rounds=ROUNDS, iterations=1, warmup_rounds=50)

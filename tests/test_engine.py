@@ -251,10 +251,13 @@ def test_uplink_sends_exact_chunks_and_keeps_unsent_audio(run: Run, chunk_ms: in
     up = uplink(chunk_ms)
     sent: list[bytes] = []
 
-    async def send(pcm: Any) -> None:
-        sent.append(pcm.tobytes())
+    def encode(pcm: Any) -> bytes:
+        return bytes(pcm.tobytes())
 
-    async def broken(pcm: Any) -> None:
+    async def send(message: bytes) -> None:
+        sent.append(message)
+
+    async def broken(message: bytes) -> None:
         raise ConnectionError("socket closed")
 
     async def scenario() -> None:
@@ -264,11 +267,11 @@ def test_uplink_sends_exact_chunks_and_keeps_unsent_audio(run: Run, chunk_ms: in
             if i >= 10 and not failed and up.ring.available >= up.chunk_samples:
                 failed = True
                 with pytest.raises(ConnectionError):
-                    await up.send_pending(broken)  # the socket is gone: nothing is lost
+                    await up.send_pending(encode, broken)  # the socket is gone: nothing is lost
             elif i % 7 == 0:
-                await up.send_pending(send)
+                await up.send_pending(encode, send)
         assert failed
-        await up.send_pending(send, flush=True)
+        await up.send_pending(encode, send, flush=True)
 
     run(scenario())
     audio = b"".join(sent)

@@ -1,8 +1,9 @@
 """The session's link to Gemini: the current socket, the uplink sender, goAway moves.
 
-Uplink: `send_uplink()` waits for whole chunks in the uplink ring and sends them through
-the current connection (`LiveConnection.send_audio`, built by the protocol); a chunk
-leaves the ring only once a socket took it.
+Uplink: `send_uplink()` waits for whole chunks in the uplink ring and sends them on the
+current connection, each message built by the protocol (`LiveProtocol.audio_message`,
+which refuses audio the connection's state does not allow); a chunk leaves the ring
+only once a socket took it.
 Downlink: `run()` reads each connection's events and hands them to the session's
 `on_event`, one by one; one that fails is reported (throttled per kind) and skipped.
 
@@ -26,7 +27,13 @@ import numpy.typing as npt
 from .._faults import FaultReporter
 from ..client import LiveConnection, RetryEvent
 from ..config import BridgeConfig
-from ..protocol import FunctionResponse, LiveConnectionClosed, LiveProtocol, ServerEvent
+from ..protocol import (
+    FunctionResponse,
+    LiveConnectionClosed,
+    LiveProtocol,
+    LocalProtocolError,
+    ServerEvent,
+)
 from . import _setup
 from ._clock import PlayoutClock
 from ._publish import Publisher
@@ -140,8 +147,8 @@ class Link:
             uplink.ready.clear()
             await self._connected.wait()
             try:
-                await uplink.send_pending(self._send_audio)
-            except (LiveConnectionClosed, OSError):
+                await uplink.send_pending(self._encode_audio, self._send)
+            except (LiveConnectionClosed, LocalProtocolError, OSError):
                 # The receive loop sees the same close and reconnects; the unsent chunk
                 # is still in the ring.
                 self._connected.clear()
@@ -159,8 +166,9 @@ class Link:
         if self._conn is None:
             return
         try:
-            await asyncio.wait_for(self._uplink.send_pending(self._send_audio, flush=True), 2)
-        except (LiveConnectionClosed, OSError):
+            sending = self._uplink.send_pending(self._encode_audio, self._send, flush=True)
+            await asyncio.wait_for(sending, 2)
+        except (LiveConnectionClosed, LocalProtocolError, OSError):
             pass  # the socket is gone (or too slow): the tail is lost either way
         except Exception as exc:
             log.warning("could not send the audio still held at stop: %s", exc)
@@ -176,11 +184,17 @@ class Link:
 
     # -- internals -------------------------------------------------------------------
 
-    async def _send_audio(self, pcm: npt.NDArray[np.generic]) -> None:
+    def _encode_audio(self, pcm: npt.NDArray[np.generic]) -> bytes:
+        if self._conn is None:
+            raise LiveConnectionClosed(1006, "no connection")
+        # LocalProtocolError if the connection ended under us: the chunk waits.
+        return self._protocol.audio_message(pcm, sample_rate_hz=GEMINI_INPUT_RATE_HZ)
+
+    async def _send(self, message: bytes) -> None:
         conn = self._conn
         if conn is None:
             raise LiveConnectionClosed(1006, "no connection")
-        await conn.send_audio(pcm, sample_rate_hz=GEMINI_INPUT_RATE_HZ)
+        await conn.send(message)
 
     def _set_connection(self, conn: LiveConnection) -> None:
         self._conn = conn

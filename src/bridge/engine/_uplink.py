@@ -31,8 +31,10 @@ from ._vad import EnergyVad
 log = logging.getLogger(__name__)
 
 GEMINI_INPUT_RATE_HZ = 16_000
-SendAudio = Callable[[npt.NDArray[np.generic]], Awaitable[None]]
-"""Sends one chunk of 16 kHz mono PCM as one audio message (raises if it cannot)."""
+Encode = Callable[[npt.NDArray[np.generic]], bytes]
+"""Builds the audio message for one chunk of 16 kHz mono PCM (the protocol's job)."""
+SendMessage = Callable[[bytes], Awaitable[None]]
+"""Hands one message to the socket (raises if there is none)."""
 
 
 class Uplink:
@@ -121,14 +123,14 @@ class Uplink:
         if ring.available >= chunk:
             self.ready.set()
 
-    async def send_pending(self, send: SendAudio, *, flush: bool = False) -> None:
+    async def send_pending(self, encode: Encode, send: SendMessage, *, flush: bool = False) -> None:
         """Send every whole chunk in the ring (and, with `flush`, the remainder).
 
-        A chunk leaves the ring only after `send` returned; if `send` raises (the socket
-        closed), the chunk stays for the next connection and the error propagates.
-        `processing_us` is the work per chunk up to the socket: mix, resample, VAD, ring,
-        and the `send` call that encodes the message and hands it to the socket (which
-        waits only when the socket is backed up).
+        Each chunk is built into a message by `encode` and handed to `send`. A chunk
+        leaves the ring only after `send` returned; if either raises (the socket closed),
+        the chunk stays for the next connection and the error propagates.
+        `processing_us` counts CPU work only (mix, resample, VAD, ring, `encode`), not the
+        socket write, which may yield to other tasks.
         """
         ring = self.ring
         chunk = self.chunk_samples
@@ -141,9 +143,10 @@ class Uplink:
                 n = min(chunk, available)
                 started_ns = time.perf_counter_ns()
                 data = ring.peek(n)
-                dropped_before = ring.dropped
-                await send(data)
+                message = encode(data)
                 elapsed_ns = time.perf_counter_ns() - started_ns
+                dropped_before = ring.dropped
+                await send(message)
                 # If the ring overflowed meanwhile, part of `data` is already gone.
                 ring.skip(max(0, min(n - (ring.dropped - dropped_before), ring.available)))
             self.bytes_sent += data.nbytes
