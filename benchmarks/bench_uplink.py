@@ -180,7 +180,8 @@ def test_uplink(benchmark: Any, uplink_rig: dict[str, Any], impl: str, frame_ms:
             idle_ticks=20,
             histogram_capacity=64,
         )
-        sink, flush = uplink.on_frame, lambda: uplink.send_pending(conn.send)
+        encode = conn.protocol.audio_message  # the bridge's path: protocol builds, socket sends
+        sink, flush = uplink.on_frame, lambda: uplink.send_pending(encode, conn.send)
     elif impl == "peer":
         peer = _Peer(ws_send)
         sink, flush = peer.on_frame, peer.send_pending

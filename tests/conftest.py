@@ -1,13 +1,39 @@
-"""Shared fixtures: the I/O tests run their coroutines under uvloop."""
+"""Shared fixtures and fakes.
+
+- `run(coro)`: a coroutine on a fresh uvloop event loop, in real time. The I/O tests and
+  the few `realtime` tests that prove real-time behaviour (pacing, barge-in) use it.
+- `run_virtual(coro)`: a coroutine on an event loop with a virtual clock
+  (`VirtualTimeLoop`): whenever nothing is ready to run and no socket has data, the clock
+  jumps to the next timer. Everything in the process that waits on the loop (the
+  emulator's pacing and goAway timers, the client's timeouts, backoff, the session's
+  playout clock built by `loop_clock()`) follows it, so ten seconds of conversation take
+  a fraction of a second, in the same order every run.
+- `loop_clock()`: a `PlayoutClock` on the running loop's clock (virtual under
+  `run_virtual`), which makes it the time base of the sessions it drives.
+- `stall(seconds)`: under `run_virtual`, blocks the loop for that long in virtual time.
+- `PacedWav`: a `WavTransport` whose user speaks one 10 ms frame per 10 ms of loop time
+  (silence between what it is given to say), delivered through the transport's own
+  flood mode: the real transport, paced by the loop's clock.
+- `FrameSource`: a transport that hands the session whatever frames a test gives it,
+  wrong-sized ones included, and records what it is sent.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import selectors
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
 import uvloop
+
+from bridge._pacing import Pacer
+from bridge.engine import PlayoutClock
+from bridge.transports import FrameSink, Transport
+from bridge.transports.wav import WavTransport
 
 T = TypeVar("T")
 
@@ -26,3 +52,138 @@ def run_uvloop(coro: Awaitable[T], timeout_s: float = 30.0) -> T:
 def run() -> Callable[..., object]:
     """`run(coro, timeout_s=30)` runs a coroutine under uvloop and returns its result."""
     return run_uvloop
+
+
+class _AutojumpSelector(selectors.DefaultSelector):
+    """Polls without blocking; when nothing is ready, moves the loop's clock instead."""
+
+    loop: VirtualTimeLoop
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = super().select(0)
+        if ready or timeout == 0:
+            return ready
+        if timeout is None:  # no timer at all: only a socket or another thread can wake us
+            return super().select(None)
+        # Every peer runs in this loop, and loopback sockets deliver on send: with
+        # nothing ready now, nothing happens before the next timer.
+        self.loop.advance(timeout)
+        return []
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop whose `time()` only moves when the loop would otherwise wait."""
+
+    def __init__(self) -> None:
+        selector = _AutojumpSelector()
+        super().__init__(selector)
+        selector.loop = self
+        self._now_s = 1000.0
+
+    def time(self) -> float:
+        return self._now_s
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward (a stall, or the wait the loop skips)."""
+        self._now_s += seconds
+
+
+def run_in_virtual_time(coro: Awaitable[T], timeout_s: float = 60.0) -> T:
+    """Run one coroutine on a fresh `VirtualTimeLoop`; `timeout_s` is virtual."""
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(coro, timeout_s)
+
+    with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
+        return runner.run(bounded())
+
+
+@pytest.fixture
+def run_virtual() -> Callable[..., object]:
+    """`run_virtual(coro, timeout_s=60)` runs a coroutine in virtual time."""
+    return run_in_virtual_time
+
+
+def loop_clock() -> PlayoutClock:
+    """A playout clock (and session time base) on the running loop's clock."""
+    return PlayoutClock(monotonic=asyncio.get_running_loop().time)
+
+
+def stall(seconds: float) -> None:
+    """Block the loop for `seconds` of virtual time (as a long GC pause would)."""
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualTimeLoop), "stall() needs run_virtual"
+    loop.advance(seconds)
+
+
+class PacedWav(WavTransport):
+    """A WAV transport whose user speaks in loop time: one frame per 10 ms, then silence.
+
+    `say()` queues speech and returns its first frame's index in the outgoing stream, as
+    `WavTransport.say` does; the frames reach the session through the transport's own
+    delivery (`realtime=False`), paced by a `Pacer` on the loop's clock.
+    """
+
+    def __init__(self, source: bytes | None = None, *, sample_rate_hz: int = 48_000) -> None:
+        self._script: deque[bytes] = deque()
+        self._speaker: asyncio.Task[None] | None = None
+        super().__init__(sample_rate_hz=sample_rate_hz, realtime=False)
+        if source is not None:
+            self.say(source)
+
+    def say(self, pcm: bytes) -> int:
+        start = self.frames_sent + super().queued_frames + len(self._script)
+        size = self.frame_bytes
+        for offset in range(0, len(pcm), size):
+            self._script.append(pcm[offset : offset + size].ljust(size, b"\0"))
+        return start
+
+    @property
+    def queued_frames(self) -> int:
+        return super().queued_frames + len(self._script)
+
+    async def start(self, on_frame: FrameSink) -> None:
+        await super().start(on_frame)
+        self._speaker = asyncio.get_running_loop().create_task(self._speak())
+
+    async def stop(self) -> None:
+        speaker, self._speaker = self._speaker, None
+        if speaker is not None:
+            speaker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await speaker
+        await super().stop()
+
+    async def _speak(self) -> None:
+        pacer = Pacer(0.010, monotonic=asyncio.get_running_loop().time)
+        silence = bytes(self.frame_bytes)
+        while True:
+            await pacer.next_tick()
+            WavTransport.say(self, self._script.popleft() if self._script else silence)
+
+
+class FrameSource(Transport):
+    """Delivers exactly the frames a test passes to `deliver()`; records what it is sent."""
+
+    def __init__(self, sample_rate_hz: int = 48_000, channels: int = 1) -> None:
+        self.sample_rate_hz = sample_rate_hz
+        self.channels = channels
+        self.sent: list[bytes] = []
+        self.fail_sends = False
+        self._sink: FrameSink | None = None
+
+    def deliver(self, ssrc: int, pcm: bytes) -> None:
+        """One inbound frame, as a voice chat would hand it over."""
+        assert self._sink is not None, "the transport is not started"
+        self._sink(ssrc, pcm)
+
+    async def start(self, on_frame: FrameSink) -> None:
+        self._sink = on_frame
+
+    async def send_frame(self, pcm: bytes) -> None:
+        if self.fail_sends:
+            raise ConnectionError("call ended")
+        self.sent.append(pcm)
+
+    async def stop(self) -> None:
+        self._sink = None

@@ -1,8 +1,11 @@
 """The whole bridge against the emulator: audio integrity, barge-in, goAway, drops, tools.
 
 Every test runs a real `Session` (real DSP, real websocket client) against the in-process
-emulator on 127.0.0.1, with the WAV transport playing a user in real time. Assertions are
-about what a user hears and what the server received, never about wall-clock times.
+emulator on 127.0.0.1, with a user speaking one 10 ms frame per 10 ms. They run in
+virtual time (`run_virtual`: the loop's clock jumps whenever everything waits), so the
+emulator, the user and the playout keep their real-time relations at CPU speed; the
+`realtime` variant of the barge-in test runs the same on uvloop's real clock. Assertions
+are about what a user hears and what the server received, never about wall-clock times.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ import orjson
 import pytest
 import soundfile as sf
 import soxr
+from conftest import FrameSource, PacedWav, loop_clock
 from websockets.asyncio.server import ServerConnection, serve
 
 from _dsp import Resampler
 from bridge.config import BridgeConfig
 from bridge.emulator import Emulator, EmulatorConfig, resample_int16
-from bridge.engine import PlayoutClock, Session
+from bridge.engine import Session
 from bridge.engine.events import (
     Event,
     Reconnected,
@@ -35,6 +39,7 @@ from bridge.engine.events import (
     TurnStarted,
 )
 from bridge.tools import ToolRegistry
+from bridge.transports import Transport
 from bridge.transports.wav import WavTransport, read_audio
 
 Run = Callable[..., Any]
@@ -48,6 +53,11 @@ def bridge_config(url: str, **engine: Any) -> BridgeConfig:
         endpoint={"url": url},
         engine={"reconnect_base_delay_s": 0.05, "reconnect_max_delay_s": 0.2, **engine},
     )
+
+
+def session_for(config: BridgeConfig, transport: Transport, **kwargs: Any) -> Session:
+    """A session on the running loop's clock (virtual under `run_virtual`)."""
+    return Session(config, transport, clock=loop_clock(), **kwargs)
 
 
 def speech_pcm(seconds: float | None = None) -> bytes:
@@ -116,7 +126,7 @@ def aligned_snr_db(heard: np.ndarray, reference: np.ndarray, rate_hz: int, top_h
     return float(10 * np.log10(np.dot(a, a) / np.dot(error, error)))
 
 
-def test_speech_survives_all_four_resampling_stages(run: Run, tmp_path: Path) -> None:
+def test_speech_survives_all_four_resampling_stages(run_virtual: Run, tmp_path: Path) -> None:
     # The user's file is 44.1 kHz stereo: WAV transport 44.1k→48k, uplink 48k→16k,
     # emulator echo 16k→24k, downlink 24k→48k.
     original, _ = sf.read(SPEECH, dtype="float64")
@@ -126,15 +136,15 @@ def test_speech_survives_all_four_resampling_stages(run: Run, tmp_path: Path) ->
 
     async def scenario() -> bytes:
         async with Emulator(WHOLE) as emu:
-            transport = WavTransport(stereo, sample_rate_hz=RATE_HZ, channels=1)
-            session = Session(bridge_config(emu.url), transport)
+            transport = PacedWav(read_audio(stereo, RATE_HZ, 1))
+            session = session_for(bridge_config(emu.url), transport)
             events = Recorder(session)
             async with session:
                 ended = await events.wait_for(lambda e: isinstance(e, TurnEnded))
             assert isinstance(ended, TurnEnded) and not ended.interrupted
             return transport.heard_pcm()
 
-    heard = np.frombuffer(run(scenario()), dtype=np.int16).astype(np.float64)
+    heard = np.frombuffer(run_virtual(scenario()), dtype=np.int16).astype(np.float64)
     reference = soxr.resample(at_44k, 44_100, RATE_HZ, quality="VHQ") * 32767
     # Compared below 3.4 kHz: the emulator echoes through linear interpolation, whose
     # roll-off (-1.8 dB at 4 kHz) is not ours to judge. In that band the chain measures
@@ -149,32 +159,48 @@ def test_speech_survives_all_four_resampling_stages(run: Run, tmp_path: Path) ->
     assert aligned_snr_db(damaged, reference, RATE_HZ, 3400) < 25
 
 
-def test_barge_in_clears_playout_within_one_tick_and_fades(run: Run) -> None:
+@pytest.mark.parametrize(
+    "realtime", [False, pytest.param(True, marks=pytest.mark.realtime)], ids=["virtual", "realtime"]
+)
+def test_barge_in_clears_playout_within_one_tick_and_fades(
+    realtime: bool, run: Run, run_virtual: Run
+) -> None:
     pcm = speech_pcm()
 
-    async def scenario() -> tuple[list[Any], float, float, list[Event]]:
+    async def scenario() -> tuple[list[Any], int, list[Event]]:
         # Real-time replies: the server is still generating when the user cuts in.
         async with Emulator(replace(WHOLE, speed=1.0)) as emu:
-            transport = WavTransport(pcm, sample_rate_hz=RATE_HZ)
-            session = Session(bridge_config(emu.url), transport)
+            transport: WavTransport = (
+                WavTransport(pcm, sample_rate_hz=RATE_HZ) if realtime else PacedWav(pcm)
+            )
+            config = bridge_config(emu.url)
+            session = Session(config, transport) if realtime else session_for(config, transport)
             events = Recorder(session)
+            frames_before: list[int] = []
+            session.add_listener(
+                lambda e: isinstance(e, TurnEnded) and frames_before.append(len(transport.heard))
+            )
             async with session:
                 await events.wait_for(lambda e: isinstance(e, TurnStarted))
-                await asyncio.sleep(0.7)
+                # Cut in so that `interrupted` comes while loud reply audio is still
+                # queued (not in the pause in the middle of the utterance).
+                await asyncio.sleep(0.3)
                 transport.say(pcm)
                 await events.wait_for(lambda e: isinstance(e, TurnEnded))
-                interrupted_at = asyncio.get_running_loop().time()
                 await asyncio.sleep(0.2)
-            started_at = next(t for t, e in events.events if isinstance(e, TurnStarted))
-            return transport.heard, started_at, interrupted_at, [e for _, e in events.events]
+            return transport.heard, frames_before[0], [e for _, e in events.events]
 
-    heard, _, _, events = run(scenario())
+    heard, sent_before_interrupt, events = (run if realtime else run_virtual)(scenario())
     ended = [e for e in events if isinstance(e, TurnEnded)]
     assert ended[0].interrupted
     assert 0.3 < ended[0].heard_s < 2.0  # only part of the 2.5 s reply was played
     frames = [np.frombuffer(f.pcm, dtype=np.int16).astype(np.int32) for f in heard]
+    # Playout stopped within one tick: from the second frame sent after `interrupted`
+    # arrived, nothing but silence.
+    assert all(not f.any() for f in frames[sent_before_interrupt + 1 : sent_before_interrupt + 30])
     # The reply ends with exactly one fading frame followed by silence.
     last_loud = max(i for i, f in enumerate(frames) if np.abs(f).max() > 200)
+    assert last_loud <= sent_before_interrupt
     after = frames[last_loud + 1 : last_loud + 30]
     assert all(np.abs(f).max() <= 200 for f in after)
     fade = frames[last_loud]
@@ -187,15 +213,45 @@ def test_barge_in_clears_playout_within_one_tick_and_fades(run: Run) -> None:
     assert np.abs(fade[-160:]).max() < np.abs(fade[:160]).max()
 
 
-def test_go_away_mid_reply_resumes_without_losing_or_repeating_audio(run: Run) -> None:
+def test_talking_over_a_finished_reply_ducks_it_then_stops_it_locally(run_virtual: Run) -> None:
     pcm = speech_pcm(1.2)
 
-    async def scenario() -> tuple[Any, WavTransport, Recorder, int]:
-        # The reply starts ~1.5 s in and is sent until ~2.1 s; goAway comes at 1.8 s.
-        emulator = replace(QUICK, session_seconds=3.8, go_away_s=2.0, speed=2.0)
+    async def scenario() -> tuple[list[TurnEnded], dict[str, int], Any]:
+        # Replies at 4x real time: the server has sent all of it (so it will not say
+        # `interrupted`) long before it has been played.
+        async with Emulator(QUICK) as emu:
+            transport = PacedWav(pcm)
+            config = bridge_config(emu.url, vad_duck=True, local_barge_in_ms=300)
+            session = session_for(config, transport)
+            events = Recorder(session)
+            async with session:
+                await events.wait_for(lambda e: isinstance(e, TurnStarted))
+                await asyncio.sleep(0.4)
+                transport.say(pcm)  # the user talks over the reply
+                await events.wait_for(lambda e: isinstance(e, TurnEnded))
+                return events.of(TurnEnded), session.counters, session.metrics()
+
+    ended, counters, metrics = run_virtual(scenario())
+    assert ended[0].turn_id == 0 and ended[0].interrupted
+    assert 0.3 < ended[0].heard_s < 1.2  # cut short, on our side
+    assert counters["local_barge_ins"] == 1 and counters["interruptions"] == 0
+    # Ducked within a frame or two of the speech onset; stopped after 300 ms of it.
+    assert metrics.duck_ms.count == 1 and metrics.duck_ms.max <= 30
+    assert metrics.local_barge_in_ms.count == 1
+    assert 300 <= metrics.local_barge_in_ms.max <= 330
+
+
+def test_go_away_mid_reply_resumes_without_losing_or_repeating_audio(run_virtual: Run) -> None:
+    pcm = speech_pcm(1.2)
+
+    async def scenario() -> tuple[Any, PacedWav, Recorder, int]:
+        # The reply is generated from ~1.2 s to ~1.65 s (2x real time) and plays until
+        # ~2.1 s; goAway comes at 1.4 s, mid-generation, with 2 s left: the move waits
+        # for the pause after the reply was generated, and happens while it plays.
+        emulator = replace(QUICK, session_seconds=3.4, go_away_s=2.0, speed=2.0)
         async with Emulator(emulator) as emu:
-            transport = WavTransport(pcm, sample_rate_hz=RATE_HZ)
-            session = Session(bridge_config(emu.url, resume_margin_s=0.5), transport)
+            transport = PacedWav(pcm)
+            session = session_for(bridge_config(emu.url, resume_margin_s=0.5), transport)
             events = Recorder(session)
             async with session:
                 await events.wait_for(lambda e: isinstance(e, Reconnected))
@@ -204,7 +260,7 @@ def test_go_away_mid_reply_resumes_without_losing_or_repeating_audio(run: Run) -
                 await events.wait_for(lambda e: isinstance(e, TurnEnded) and e.turn_id == 1)
             return emu.sessions, transport, events, second
 
-    sessions, transport, events, second = run(scenario())
+    sessions, transport, events, second = run_virtual(scenario())
     assert len(sessions) == 1, "the reconnection must resume, not start a new session"
     record = sessions[0]
     assert record.n_connections >= 2 and record.resumed_with
@@ -224,10 +280,45 @@ def test_go_away_mid_reply_resumes_without_losing_or_repeating_audio(run: Run) -
     delivered = spoken[:total].ljust(total, b"\0")
     expected = Resampler(RATE_HZ, 16_000).process(delivered).tobytes()
     assert bytes(record.uplink_audio) == expected
-    # Downlink: the reply was heard in full, across the move to the new socket.
+    # The move waited for a pause: the whole echo was generated before it ...
+    turn = record.turns[0]
+    assert turn.reply_audio_bytes / 48_000 == pytest.approx(len(turn.audio) / 32_000, abs=0.01)
+    # ... and was heard in full, across the move to the new socket.
     first = events.of(TurnEnded)[0]
     assert not first.interrupted
     assert first.heard_s == pytest.approx(record.turns[0].reply_audio_bytes / 2 / 24_000, abs=0.01)
+
+
+def test_go_away_while_the_user_talks_moves_at_the_deadline_and_loses_no_audio(
+    run_virtual: Run,
+) -> None:
+    pcm = speech_pcm()  # 2.7 s, talking all through the goAway window
+
+    async def scenario() -> tuple[Any, PacedWav, float, Reconnected]:
+        # goAway 0.5 s in with 1 s left; resume_margin_s 0.5: the move is due at 1.0 s.
+        emulator = replace(WHOLE, session_seconds=1.5, go_away_s=1.0)
+        async with Emulator(emulator) as emu:
+            transport = PacedWav(pcm)
+            session = session_for(bridge_config(emu.url, resume_margin_s=0.5), transport)
+            events = Recorder(session)
+            async with session:
+                started_s = asyncio.get_running_loop().time()
+                reconnected = await events.wait_for(lambda e: isinstance(e, Reconnected))
+                moved_s = next(t for t, e in events.events if e is reconnected)
+                while transport.queued_frames:  # every connection moves 1 s in: two more
+                    await asyncio.sleep(0.05)
+            assert isinstance(reconnected, Reconnected)
+            return emu.sessions[0], transport, moved_s - started_s, reconnected
+
+    record, transport, moved_after_s, reconnected = run_virtual(scenario())
+    # Never a pause (someone talking, a question unanswered): it moved at the deadline.
+    assert reconnected.reason == "goAway" and reconnected.resumed
+    assert moved_after_s == pytest.approx(1.0, abs=0.02)
+    # Every uplink byte once, in order, across the moves.
+    padded = pcm.ljust(-(-len(pcm) // FRAME_BYTES) * FRAME_BYTES, b"\0")
+    total = transport.frames_sent * FRAME_BYTES
+    expected = Resampler(RATE_HZ, 16_000).process(padded[:total].ljust(total, b"\0")).tobytes()
+    assert bytes(record.uplink_audio) == expected
 
 
 def free_port() -> int:
@@ -236,15 +327,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_server_killed_mid_turn_reconnects_and_carries_on(run: Run) -> None:
+def test_server_killed_mid_turn_reconnects_and_carries_on(run_virtual: Run) -> None:
     pcm = speech_pcm(1.2)
 
     async def scenario() -> tuple[Any, Recorder]:
         emu = Emulator(replace(QUICK, port=free_port(), speed=1.0))
         await emu.start()
         try:
-            transport = WavTransport(pcm, sample_rate_hz=RATE_HZ)
-            session = Session(bridge_config(emu.url), transport)
+            transport = PacedWav(pcm)
+            session = session_for(bridge_config(emu.url), transport)
             events = Recorder(session)
             async with session:
                 await events.wait_for(lambda e: isinstance(e, TurnStarted))
@@ -260,7 +351,7 @@ def test_server_killed_mid_turn_reconnects_and_carries_on(run: Run) -> None:
             await emu.stop()
         return emu.sessions, events
 
-    sessions, events = run(scenario())
+    sessions, events = run_virtual(scenario())
     reconnected = events.of(Reconnected)[0]
     assert reconnected.resumed and reconnected.reason.startswith("dropped")
     assert len(sessions) == 1 and sessions[0].resumed_with
@@ -292,19 +383,19 @@ def tool_registry(calls: list[str], gate: asyncio.Event | None = None) -> ToolRe
     return tools
 
 
-def test_tool_call_round_trip(run: Run) -> None:
+def test_tool_call_round_trip(run_virtual: Run) -> None:
     calls: list[str] = []
 
     async def scenario() -> tuple[Any, Recorder]:
         async with Emulator(replace(QUICK, tool_on_audio_turn="lookup")) as emu:
-            transport = WavTransport(speech_pcm(1.0), sample_rate_hz=RATE_HZ)
-            session = Session(bridge_config(emu.url), transport, tools=tool_registry(calls))
+            transport = PacedWav(speech_pcm(1.0))
+            session = session_for(bridge_config(emu.url), transport, tools=tool_registry(calls))
             events = Recorder(session)
             async with session:
                 await events.wait_for(lambda e: isinstance(e, TurnEnded))
             return emu.sessions[0], events
 
-    record, events = run(scenario())
+    record, events = run_virtual(scenario())
     assert calls == ["started", "finished"]
     declared = record.setup["tools"][0]["functionDeclarations"][0]
     assert declared["name"] == "lookup"
@@ -314,14 +405,16 @@ def test_tool_call_round_trip(run: Run) -> None:
     assert said and '"answer":42' in said[0]
 
 
-def test_barge_in_cancels_running_tool_and_drops_its_result(run: Run) -> None:
+def test_barge_in_cancels_running_tool_and_drops_its_result(run_virtual: Run) -> None:
     calls: list[str] = []
 
     async def scenario() -> tuple[Any, Recorder]:
         gate = asyncio.Event()
         async with Emulator(replace(QUICK, tool_on_audio_turn="lookup")) as emu:
-            transport = WavTransport(speech_pcm(1.0), sample_rate_hz=RATE_HZ)
-            session = Session(bridge_config(emu.url), transport, tools=tool_registry(calls, gate))
+            transport = PacedWav(speech_pcm(1.0))
+            session = session_for(
+                bridge_config(emu.url), transport, tools=tool_registry(calls, gate)
+            )
             events = Recorder(session)
             async with session:
                 await events.wait_for(lambda e: isinstance(e, ToolActivity))
@@ -333,13 +426,13 @@ def test_barge_in_cancels_running_tool_and_drops_its_result(run: Run) -> None:
                 await asyncio.sleep(0.1)
             return emu.sessions[0], events
 
-    record, events = run(scenario())
+    record, events = run_virtual(scenario())
     assert calls == ["started", "cancelled"]
     assert [a.status for a in events.of(ToolActivity)] == ["started", "cancelled"]
     assert record.tool_responses == []
 
 
-def test_failing_tool_answers_with_an_error_and_the_session_goes_on(run: Run) -> None:
+def test_failing_tool_answers_with_an_error_and_the_session_goes_on(run_virtual: Run) -> None:
     tools = ToolRegistry()
 
     @tools.tool(
@@ -351,43 +444,42 @@ def test_failing_tool_answers_with_an_error_and_the_session_goes_on(run: Run) ->
 
     async def scenario() -> tuple[Any, Recorder, bool]:
         async with Emulator(replace(QUICK, tool_on_audio_turn="broken")) as emu:
-            transport = WavTransport(speech_pcm(1.0), sample_rate_hz=RATE_HZ)
-            session = Session(bridge_config(emu.url), transport, tools=tools)
+            transport = PacedWav(speech_pcm(1.0))
+            session = session_for(bridge_config(emu.url), transport, tools=tools)
             events = Recorder(session)
             async with session:
                 await events.wait_for(lambda e: isinstance(e, TurnEnded))
                 still_running = session.running
             return emu.sessions[0], events, still_running
 
-    record, events, still_running = run(scenario())
+    record, events, still_running = run_virtual(scenario())
     assert still_running
     error = record.tool_responses[0]["response"]["error"]
     assert "RuntimeError" in error and "database unavailable" in error
     assert [a.status for a in events.of(ToolActivity)] == ["started", "failed"]
 
 
-def test_wrong_sized_frames_are_reported_and_the_session_survives(run: Run) -> None:
-    async def scenario() -> tuple[list[SessionError], int]:
+def test_wrong_sized_frames_are_reported_and_the_session_survives(run_virtual: Run) -> None:
+    async def scenario() -> tuple[list[SessionError], int, int]:
         async with Emulator(QUICK) as emu:
-            transport = WavTransport(sample_rate_hz=RATE_HZ)
-            session = Session(bridge_config(emu.url), transport)
+            transport = FrameSource(RATE_HZ)
+            session = session_for(bridge_config(emu.url), transport)
             events = Recorder(session)
             async with session:
-                sink = session._on_frame  # what the transport calls
-                sink(1, b"\0" * 100)
+                transport.deliver(1, b"\0" * 100)
                 for _ in range(5):
-                    sink(1, b"\0" * FRAME_BYTES)
+                    transport.deliver(1, b"\0" * FRAME_BYTES)
                 await asyncio.sleep(0.1)
-                chunks = session.metrics().counters["uplink_chunks"]
-            return events.of(SessionError), chunks
+                counters = session.counters
+            return events.of(SessionError), counters["uplink_chunks"], counters["bad_frames"]
 
-    errors, chunks = run(scenario())
-    assert len(errors) == 1 and not errors[0].fatal
+    errors, chunks, bad_frames = run_virtual(scenario())
+    assert len(errors) == 1 and not errors[0].fatal and bad_frames == 1
     assert "100 bytes" in errors[0].message and str(FRAME_BYTES) in errors[0].message
-    assert chunks > 0
+    assert chunks == 2  # 50 ms of audio: two whole 20 ms chunks went out
 
 
-def test_session_survives_malformed_server_messages(run: Run) -> None:
+def test_session_survives_malformed_server_messages(run_virtual: Run) -> None:
     reply = resample_int16(speech_pcm()[: RATE_HZ * 2], RATE_HZ, 24_000)
 
     async def handler(ws: ServerConnection) -> None:
@@ -420,30 +512,30 @@ def test_session_survives_malformed_server_messages(run: Run) -> None:
     async def scenario() -> TurnEnded:
         async with serve(handler, "127.0.0.1", 0) as server:
             port = next(iter(server.sockets)).getsockname()[1]
-            transport = WavTransport(sample_rate_hz=RATE_HZ)
-            session = Session(bridge_config(f"ws://127.0.0.1:{port}"), transport)
+            transport = PacedWav()
+            session = session_for(bridge_config(f"ws://127.0.0.1:{port}"), transport)
             events = Recorder(session)
             async with session:
                 ended = await events.wait_for(lambda e: isinstance(e, TurnEnded))
         assert isinstance(ended, TurnEnded)
         return ended
 
-    ended = run(scenario())
+    ended = run_virtual(scenario())
     assert not ended.interrupted and ended.heard_s == pytest.approx(
         len(reply) / 2 / 24_000, abs=0.01
     )
 
 
-def test_one_clock_drives_several_sessions_each_hearing_its_own_reply(run: Run) -> None:
+def test_one_clock_drives_several_sessions_each_hearing_its_own_reply(run_virtual: Run) -> None:
     full = speech_pcm()
     # Three different stretches of speech, none with a pause in it.
     cuts = [(0.0, 1.0), (1.2, 1.9), (1.9, 2.7)]
     said = [full[int(a * RATE_HZ) * 2 : int(b * RATE_HZ) * 2] for a, b in cuts]
 
     async def scenario() -> tuple[list[bytes], int]:
-        clock = PlayoutClock()
+        clock = loop_clock()
         async with Emulator(QUICK) as emu:
-            transports = [WavTransport(pcm, sample_rate_hz=RATE_HZ) for pcm in said]
+            transports = [PacedWav(pcm) for pcm in said]
             sessions = [Session(bridge_config(emu.url), t, clock=clock) for t in transports]
             recorders = [Recorder(s) for s in sessions]
             for session in sessions:
@@ -456,7 +548,7 @@ def test_one_clock_drives_several_sessions_each_hearing_its_own_reply(run: Run) 
         assert not clock.running  # the last session out stops the shared clock
         return [t.heard_pcm() for t in transports], subscribers
 
-    heard, subscribers = run(scenario())
+    heard, subscribers = run_virtual(scenario())
     assert subscribers == 3
     for i, pcm in enumerate(heard):
         mine = np.frombuffer(pcm, dtype=np.int16).astype(np.float64)
@@ -467,25 +559,25 @@ def test_one_clock_drives_several_sessions_each_hearing_its_own_reply(run: Run) 
         assert int(np.argmax(scores)) == i and scores[i] > 20, scores
 
 
-def test_unreachable_server_fails_start_after_the_configured_attempts(run: Run) -> None:
+def test_unreachable_server_fails_start_after_the_configured_attempts(run_virtual: Run) -> None:
     from bridge.protocol import ConnectFailed
 
     port = free_port()  # nothing listens there
 
     async def scenario() -> None:
         config = bridge_config(f"ws://127.0.0.1:{port}", reconnect_max_attempts=2)
-        transport = WavTransport(sample_rate_hz=RATE_HZ)
-        session = Session(config, transport)
+        transport = PacedWav()
+        session = session_for(config, transport)
         with pytest.raises((ConnectFailed, OSError)):
             await session.start()
         assert not session.running
         assert transport.frames_sent == 0  # the transport was never started
         await session.stop()  # still safe
 
-    run(scenario())
+    run_virtual(scenario())
 
 
-def test_refused_key_fails_start_at_once_without_showing_the_key(run: Run) -> None:
+def test_refused_key_fails_start_at_once_without_showing_the_key(run_virtual: Run) -> None:
     from bridge._secret import Secret
     from bridge.protocol import InvalidArgument
 
@@ -495,28 +587,30 @@ def test_refused_key_fails_start_at_once_without_showing_the_key(run: Run) -> No
                 endpoint={"url": emu.url, "api_key": Secret("wrong-key-123")},
                 engine={"reconnect_max_attempts": 5},
             )
-            session = Session(config, WavTransport(sample_rate_hz=RATE_HZ))
+            session = session_for(config, PacedWav())
             with pytest.raises(InvalidArgument) as info:
                 await session.start()
             assert len(emu.sessions) == 0
             return f"{info.value!r} {info.value}"
 
-    text = run(scenario())
+    text = run_virtual(scenario())
     assert "API key not valid" in text and "wrong-key-123" not in text
 
 
-def test_setup_carries_the_configured_voice_instructions_and_transcription(run: Run) -> None:
+def test_setup_carries_the_configured_voice_instructions_and_transcription(
+    run_virtual: Run,
+) -> None:
     async def scenario() -> dict[str, Any]:
         async with Emulator(QUICK) as emu:
             config = BridgeConfig().with_overrides(
                 endpoint={"url": emu.url},
                 gemini={"voice": "Kore", "system_instruction": "Be brief.", "model": "m-1"},
             )
-            async with Session(config, WavTransport(sample_rate_hz=RATE_HZ)):
+            async with session_for(config, PacedWav()):
                 await asyncio.sleep(0.05)
             return emu.sessions[0].setup
 
-    setup = run(scenario())
+    setup = run_virtual(scenario())
     assert setup["model"] == "models/m-1"
     voice = setup["generationConfig"]["speechConfig"]["voiceConfig"]["prebuiltVoiceConfig"]
     assert voice == {"voiceName": "Kore"}
@@ -525,19 +619,19 @@ def test_setup_carries_the_configured_voice_instructions_and_transcription(run: 
     assert "sessionResumption" in setup
 
 
-def test_connection_keeps_the_client_default_pings(run: Run) -> None:
+def test_connection_keeps_the_client_default_pings(run_virtual: Run) -> None:
     async def scenario() -> tuple[float | None, float | None]:
         async with Emulator(QUICK) as emu:
-            session = Session(bridge_config(emu.url), WavTransport(sample_rate_hz=RATE_HZ))
+            session = session_for(bridge_config(emu.url), PacedWav())
             async with session:
-                ws = session._conn._ws  # type: ignore[union-attr]
+                ws = session.connection._ws  # type: ignore[union-attr]
                 return ws.ping_interval, ws.ping_timeout
 
     # Pings every 20 s find a half-open socket in a silent call; no pong timeout.
-    assert run(scenario()) == (20.0, None)
+    assert run_virtual(scenario()) == (20.0, None)
 
 
-def test_unserialisable_tool_result_is_answered_with_an_error(run: Run) -> None:
+def test_unserialisable_tool_result_is_answered_with_an_error(run_virtual: Run) -> None:
     tools = ToolRegistry()
 
     @tools.tool(
@@ -549,25 +643,25 @@ def test_unserialisable_tool_result_is_answered_with_an_error(run: Run) -> None:
 
     async def scenario() -> tuple[Any, Recorder]:
         async with Emulator(replace(QUICK, tool_on_audio_turn="odd")) as emu:
-            transport = WavTransport(speech_pcm(1.0), sample_rate_hz=RATE_HZ)
-            session = Session(bridge_config(emu.url), transport, tools=tools)
+            transport = PacedWav(speech_pcm(1.0))
+            session = session_for(bridge_config(emu.url), transport, tools=tools)
             events = Recorder(session)
             async with session:
                 await events.wait_for(lambda e: isinstance(e, TurnEnded))
             return emu.sessions[0], events
 
-    record, events = run(scenario())
+    record, events = run_virtual(scenario())
     # The model got an answer it can act on instead of waiting for ever.
     error = record.tool_responses[0]["response"]["error"]
     assert error.startswith("tool result is not JSON-serialisable")
     assert [a.status for a in events.of(ToolActivity)] == ["started", "failed"]
 
 
-def test_a_crashed_session_task_is_reported_as_fatal(run: Run) -> None:
+def test_a_crashed_session_task_is_reported_as_fatal(run_virtual: Run) -> None:
     async def scenario() -> tuple[SessionError, bool]:
         async with Emulator(QUICK) as emu:
-            transport = WavTransport(speech_pcm(0.5), sample_rate_hz=RATE_HZ)
-            session = Session(bridge_config(emu.url), transport)
+            transport = PacedWav(speech_pcm(0.5))
+            session = session_for(bridge_config(emu.url), transport)
 
             async def broken(*args: Any, **kwargs: Any) -> None:
                 raise RuntimeError("encoder bug")
@@ -580,53 +674,58 @@ def test_a_crashed_session_task_is_reported_as_fatal(run: Run) -> None:
         assert isinstance(error, SessionError)
         return error, running
 
-    error, running = run(scenario())
+    error, running = run_virtual(scenario())
     assert error.fatal and "session-send" in error.message and "encoder bug" in error.message
     assert not running
 
 
-def test_refused_resumption_reconnects_as_a_new_session_not_a_resumed_one(run: Run) -> None:
-    async def scenario() -> tuple[Reconnected, dict[str, int], int]:
-        emu = Emulator(replace(QUICK, port=free_port()))
+def test_refused_resumption_reconnects_as_a_new_session_not_a_resumed_one(
+    run_virtual: Run,
+) -> None:
+    async def scenario() -> tuple[Reconnected, dict[str, int], int, list[SessionError]]:
+        config = replace(QUICK, port=free_port())
+        emu = Emulator(config)
         await emu.start()
+        restarted = Emulator(config)  # same port, but it knows no resumption handle
         try:
-            session = Session(bridge_config(emu.url), WavTransport(sample_rate_hz=RATE_HZ))
+            session = session_for(bridge_config(emu.url), PacedWav())
             events = Recorder(session)
             async with session:
                 while session.resumption_handle is None:
                     await asyncio.sleep(0.01)
-                session._protocol.resumption_handle = "expired-handle"
                 await emu.stop()
-                await emu.start()
+                await restarted.start()
                 reconnected = await events.wait_for(lambda e: isinstance(e, Reconnected))
-                counters = dict(session.metrics().counters)
+                counters = session.counters
         finally:
             await emu.stop()
+            await restarted.stop()
         assert isinstance(reconnected, Reconnected)
-        return reconnected, counters, len(emu.sessions)
+        return reconnected, counters, len(restarted.sessions), events.of(SessionError)
 
-    reconnected, counters, n_sessions = run(scenario())
+    reconnected, counters, n_sessions, errors = run_virtual(scenario())
     assert not reconnected.resumed
     assert counters["reconnects"] == 1 and counters["resumptions"] == 0
-    assert n_sessions == 2
+    assert n_sessions == 1
+    assert [e.message.split(";")[1].strip() for e in errors] == ["starting a new session"]
 
 
-class StubbornTransport(WavTransport):
+class StubbornTransport(PacedWav):
     async def stop(self) -> None:
         await super().stop()
         raise RuntimeError("device already gone")
 
 
 def test_errors_while_stopping_are_logged_and_stop_completes(
-    run: Run, caplog: pytest.LogCaptureFixture
+    run_virtual: Run, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def scenario() -> bool:
         async with Emulator(QUICK) as emu:
-            session = Session(bridge_config(emu.url), StubbornTransport(sample_rate_hz=RATE_HZ))
+            session = session_for(bridge_config(emu.url), StubbornTransport())
             await session.start()
             await session.stop()
             return session.running
 
     with caplog.at_level("WARNING", logger="bridge.engine._session"):
-        assert run(scenario()) is False
+        assert run_virtual(scenario()) is False
     assert "transport did not stop cleanly: device already gone" in caplog.text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -32,10 +32,6 @@ from bridge.protocol import (
     ToolCall,
     ToolCallCancellation,
     TurnComplete,
-    encode_activity_end,
-    encode_activity_start,
-    encode_audio_stream_end,
-    encode_text,
 )
 
 RATE_HZ = 16000
@@ -139,7 +135,8 @@ def test_no_interruption_mode_finishes_the_reply(run: Run) -> None:
             Emulator(replace(FAST, speed=2.0)) as emu,
             connect(config, Endpoint(base_url=emu.url)) as conn,
         ):
-            await send_pcm(conn, speech(1.0) + silence(0.6))
+            # The 0.4 s reply plays at 2x real time: the speech below lands during it.
+            await send_pcm(conn, speech(0.4) + silence(0.6))
             events = await until(conn, ModelAudio)
             await send_pcm(conn, speech(0.3, 500.0, seed=1))
             events += await until(conn, TurnComplete)
@@ -152,7 +149,7 @@ def test_no_interruption_mode_finishes_the_reply(run: Run) -> None:
 def test_tool_call_round_trip(run: Run) -> None:
     async def scenario() -> None:
         async with Emulator(FAST) as emu, connect(CONFIG, Endpoint(base_url=emu.url)) as conn:
-            await conn.send(encode_text("please call get_time"))
+            await conn.send_text("please call get_time")
             (call_event,) = [e for e in await until(conn, ToolCall) if isinstance(e, ToolCall)]
             (call,) = call_event.calls
             assert call.name == "get_time" and conn.protocol.is_pending(call.id)
@@ -169,7 +166,7 @@ def test_tool_call_round_trip(run: Run) -> None:
 def test_barge_in_during_a_tool_call_cancels_it(run: Run) -> None:
     async def scenario() -> None:
         async with Emulator(FAST) as emu, connect(CONFIG, Endpoint(base_url=emu.url)) as conn:
-            await conn.send(encode_text("get_time please"))
+            await conn.send_text("get_time please")
             calls = [e for e in await until(conn, ToolCall) if isinstance(e, ToolCall)]
             await send_pcm(conn, speech(0.3))
             events = await until(conn, TurnComplete)
@@ -183,38 +180,30 @@ def test_barge_in_during_a_tool_call_cancels_it(run: Run) -> None:
 
 
 def test_go_away_then_resume_loses_and_duplicates_no_uplink_audio(run: Run) -> None:
-    emulator = replace(FAST, session_seconds=1.0, go_away_s=0.4)
+    emulator = replace(FAST, session_seconds=0.3, go_away_s=0.2)
 
     async def scenario() -> None:
         async with Emulator(emulator) as emu:
-            endpoint = Endpoint(base_url=emu.url)
             sent = bytearray()
-            conn = await connect(CONFIG, endpoint)
-            first_handle = None
-            seed = 0
-            go_away = None
-            reader = asyncio.create_task(until(conn, GoAway))
-            while not reader.done():
-                seed += 1
-                frame = speech(0.02, seed=seed)[:FRAME_BYTES]
-                await conn.send_audio(frame)
-                sent += frame
-                await asyncio.sleep(0.01)
-            go_away = [e for e in reader.result() if isinstance(e, GoAway)]
-            assert go_away and go_away[0].time_left_s == pytest.approx(0.4)
-            first_handle = conn.resumption_handle
-            assert first_handle
-            await conn.close()
-            conn = await connect(CONFIG, endpoint, protocol=conn.protocol)
-            async with conn:
-                for _ in range(10):
-                    seed += 1
-                    frame = speech(0.02, seed=seed)[:FRAME_BYTES]
+            frames = (speech(0.02, seed=seed)[:FRAME_BYTES] for seed in range(1, 10_000))
+            handles: list[str | None] = []
+            connecting = connect(CONFIG, Endpoint(base_url=emu.url))
+            async for conn in connecting:
+                for frame in itertools.islice(frames, 10):
                     await conn.send_audio(frame)
                     sent += frame
+                if conn.resumed:
+                    break
+                go_away = [e for e in await until(conn, GoAway) if isinstance(e, GoAway)]
+                assert go_away[0].time_left_s == pytest.approx(0.2)
+                for frame in itertools.islice(frames, 10):  # the socket is still open
+                    await conn.send_audio(frame)
+                    sent += frame
+                handles.append(conn.resumption_handle)
+            await connecting.aclose()
             (record,) = emu.sessions
             assert record.n_connections == 2
-            assert record.resumed_with == [first_handle]
+            assert handles[0] and record.resumed_with == handles
             assert bytes(record.uplink_audio) == bytes(sent)
 
     run(scenario())
@@ -223,7 +212,7 @@ def test_go_away_then_resume_loses_and_duplicates_no_uplink_audio(run: Run) -> N
 def test_the_server_closes_after_go_away_with_1008(run: Run) -> None:
     async def scenario() -> None:
         async with (
-            Emulator(replace(FAST, session_seconds=0.3, go_away_s=0.1)) as emu,
+            Emulator(replace(FAST, session_seconds=0.1, go_away_s=0.05)) as emu,
             connect(CONFIG, Endpoint(base_url=emu.url)) as conn,
         ):
             with pytest.raises(Exception) as caught:
@@ -238,7 +227,7 @@ def test_stale_handle_is_refused(run: Run) -> None:
         async with Emulator(FAST) as emu:
             endpoint = Endpoint(base_url=emu.url)
             async with connect(CONFIG, endpoint) as conn:
-                await conn.send(encode_text("hello"))
+                await conn.send_text("hello")
                 await until(conn, TurnComplete)
                 await until(conn, TurnComplete, limit=1)
                 record = emu.sessions[0]
@@ -262,9 +251,9 @@ def test_manual_activity_turns(run: Run) -> None:
     async def scenario() -> None:
         async with Emulator(FAST) as emu, connect(config, Endpoint(base_url=emu.url)) as conn:
             await send_pcm(conn, speech(0.2))  # outside any activity: ignored
-            await conn.send(encode_activity_start())
+            await conn.send_activity_start()
             await send_pcm(conn, quiet)
-            await conn.send(encode_activity_end())
+            await conn.send_activity_end()
             events = await until(conn, TurnComplete)
             assert audio_of(events) == resample_int16(quiet, RATE_HZ)
             assert len(emu.sessions[0].turns) == 1
@@ -276,7 +265,7 @@ def test_audio_stream_end_closes_the_turn(run: Run) -> None:
     async def scenario() -> None:
         async with Emulator(FAST) as emu, connect(CONFIG, Endpoint(base_url=emu.url)) as conn:
             await send_pcm(conn, speech(0.5))
-            await conn.send(encode_audio_stream_end())
+            await conn.send_audio_stream_end()
             events = await until(conn, TurnComplete)
             assert len(audio_of(events)) == len(
                 resample_int16(bytes(emu.sessions[0].turns[0].audio), RATE_HZ)
@@ -308,7 +297,7 @@ def test_text_modality_replies_with_text(run: Run) -> None:
 
     async def scenario() -> None:
         async with Emulator(FAST) as emu, connect(config, Endpoint(base_url=emu.url)) as conn:
-            await conn.send(encode_text("hi there"))
+            await conn.send_text("hi there")
             events = await until(conn, TurnComplete)
             assert [e.text for e in events if isinstance(e, ModelText)] == ["You said: hi there"]
             assert emu.sessions[0].setup["generationConfig"]["responseModalities"] == ["TEXT"]

@@ -1,4 +1,4 @@
-"""Configuration validation, audio encoding edge cases, session state and backoff."""
+"""Configuration validation, audio encoding edge cases, backoff and close codes."""
 
 from __future__ import annotations
 
@@ -17,25 +17,16 @@ from bridge.protocol import (
     AutomaticActivityDetection,
     ConfigError,
     ContextWindowCompression,
-    FunctionCall,
     FunctionDeclaration,
     FunctionResponse,
     GenerationConfig,
-    GoAway,
     InvalidArgument,
     LiveConfig,
     LiveConnectionClosed,
-    LiveProtocol,
-    ModelAudio,
     PolicyViolation,
-    ProtocolError,
     RealtimeInputConfig,
     ServerInternalError,
-    SessionResumptionUpdate,
     SpeechConfig,
-    ToolCall,
-    ToolCallCancellation,
-    TurnComplete,
     backoff,
     closed_error,
     encode_audio,
@@ -201,34 +192,6 @@ def test_bad_tool_responses_and_turns_are_refused() -> None:
         encode_tool_response([FunctionResponse("a", "f", {"x": object()})])
     with pytest.raises(ConfigError, match=r"turns\[0\]"):
         encode_client_content([{"role": "user"}])
-
-
-def test_protocol_state_tracks_handles_tools_and_go_away() -> None:
-    state = LiveProtocol(BASE)
-    first = orjson.loads(state.setup_message())
-    assert first["setup"]["sessionResumption"] == {}
-    with pytest.raises(ProtocolError):
-        state.setup_message()
-    state.receive_data(b'{"setupComplete": {}}')
-    assert state.setup_complete
-    state.observe(SessionResumptionUpdate("h1", True))
-    state.observe(SessionResumptionUpdate("h2", False))
-    assert state.resumption_handle == "h1"
-    state.observe(ModelAudio(b"\x00\x00", 24000))
-    assert state.generating
-    state.observe(ToolCall((FunctionCall("a", "f"), FunctionCall("b", "g"))))
-    state.observe(ToolCallCancellation(("a",)))
-    assert state.pending_tool_calls == {"b": "g"}
-    state.tool_response([FunctionResponse("b", "g", {"ok": True})])
-    assert not state.pending_tool_calls
-    state.observe(TurnComplete())
-    assert not state.generating
-    state.observe(GoAway(5.0), now_s=100.0)
-    assert state.go_away_deadline_s == 105.0
-    state.connection_lost()
-    resumed = orjson.loads(state.setup_message())
-    assert resumed["setup"]["sessionResumption"] == {"handle": "h1"}
-    assert state.n_connections == 2
 
 
 def test_backoff_grows_caps_and_jitters_within_bounds() -> None:

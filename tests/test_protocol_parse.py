@@ -244,30 +244,6 @@ def test_fuzzed_bytes_give_events_or_protocol_error(data: bytes) -> None:
         assert isinstance(events, list)
 
 
-def test_standard_library_fallback_decodes_like_pybase64(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
-    import sys
-
-    import bridge.protocol._b64 as fast
-
-    monkeypatch.setitem(sys.modules, "pybase64", None)
-    slow = importlib.reload(fast)
-    try:
-        assert slow._fast is None
-        for encoded in (
-            base64.b64encode(TRICKY).decode(),
-            base64.urlsafe_b64encode(TRICKY).decode().rstrip("="),
-        ):
-            assert slow.b64decode(encoded) == TRICKY
-            assert slow.b64decode_buffer(encoded.encode(), "-" in encoded) == TRICKY
-        assert slow.b64encode(TRICKY) == base64.b64encode(TRICKY)
-        with pytest.raises(ValueError):
-            slow.b64decode("A!==")
-    finally:
-        monkeypatch.delitem(sys.modules, "pybase64")
-        importlib.reload(fast)
-
-
 def test_fast_path_and_general_path_agree() -> None:
     pcm = bytes(range(256)) * 3
     fast = orjson.dumps(

@@ -28,7 +28,6 @@ from bridge.protocol import (
     OutputTranscription,
     ToolCall,
     TurnComplete,
-    encode_text,
 )
 
 Run = Callable[..., Any]
@@ -198,7 +197,7 @@ def test_sdk_tool_call_round_trip(run: Run, tls: Tls) -> None:
 
 def test_sdk_go_away_then_resumption(run: Run, tls: Tls) -> None:
     async def scenario() -> None:
-        config = emulator_config(tls, session_seconds=1.0, go_away_s=0.5)
+        config = emulator_config(tls, session_seconds=0.4, go_away_s=0.3)
         async with Emulator(config) as emu:
             client = sdk_client(emu, tls)
             sent = bytearray()
@@ -211,7 +210,7 @@ def test_sdk_go_away_then_resumption(run: Run, tls: Tls) -> None:
                     if message.session_resumption_update:
                         handle = message.session_resumption_update.new_handle
                     if message.go_away:
-                        assert message.go_away.time_left == "0.5s"
+                        assert message.go_away.time_left == "0.3s"
                         break
             assert handle
             async with client.aio.live.connect(model=MODEL, config=sdk_config(handle)) as session:
@@ -234,34 +233,32 @@ def test_our_client_over_tls_same_scenarios(run: Run, tls: Tls) -> None:
     config = LiveConfig(model=MODEL, function_declarations=(FunctionDeclaration("get_time"),))
 
     async def scenario() -> None:
-        async with Emulator(emulator_config(tls, session_seconds=2.0, go_away_s=0.5)) as emu:
+        async with Emulator(emulator_config(tls, session_seconds=0.8, go_away_s=0.6)) as emu:
             endpoint = Endpoint(base_url=emu.url, ssl_context=tls.client_context)
             assert endpoint.url.startswith("wss://127.0.0.1:")
-            conn = await connect(config, endpoint)
-            pcm = speech(1.0) + silence(0.7)
-            for offset in range(0, len(pcm), FRAME_BYTES):
-                await conn.send_audio(pcm[offset : offset + FRAME_BYTES])
             seen: list[type] = []
-            async for event in conn:
-                seen.append(type(event))
-                if isinstance(event, TurnComplete):
+            connecting = connect(config, endpoint)
+            async for conn in connecting:
+                if conn.resumed:  # the move after goAway
+                    assert conn.setup_complete.session_id == "session-1"
                     break
+                pcm = speech(1.0) + silence(0.7)
+                for offset in range(0, len(pcm), FRAME_BYTES):
+                    await conn.send_audio(pcm[offset : offset + FRAME_BYTES])
+                async for event in conn:
+                    seen.append(type(event))
+                    if isinstance(event, TurnComplete) and seen.count(TurnComplete) == 1:
+                        await conn.send_text("call get_time")
+                    if isinstance(event, ToolCall):
+                        await conn.send_tool_response(
+                            [FunctionResponse(c.id, c.name, {"ok": True}) for c in event.calls]
+                        )
+                    if seen.count(TurnComplete) == 2 and GoAway in seen:
+                        break
+            await connecting.aclose()
             assert ModelAudio in seen and InputTranscription in seen
-            assert OutputTranscription in seen
-            await conn.send(encode_text("call get_time"))
-            async for event in conn:
-                seen.append(type(event))
-                if isinstance(event, ToolCall):
-                    await conn.send_tool_response(
-                        [FunctionResponse(c.id, c.name, {"ok": True}) for c in event.calls]
-                    )
-                if isinstance(event, GoAway):
-                    break
-            assert seen.count(TurnComplete) == 2 and ToolCall in seen
+            assert OutputTranscription in seen and ToolCall in seen
             assert emu.sessions[0].tool_responses[0]["response"] == {"ok": True}
-            await conn.close()
-            async with connect(config, endpoint, protocol=conn.protocol) as resumed:
-                assert resumed.setup_complete.session_id == "session-1"
             assert emu.sessions[0].n_connections == 2
 
     run(scenario())

@@ -62,11 +62,13 @@ def test_declarations_use_the_docstring_and_schema() -> None:
         ("nope", {}, {"error": "unknown tool 'nope'; available: ['add', 'broken', 'slow']"}),
     ],
 )  # fmt: skip
-def test_call_results_and_errors(run: Run, name: str, args: dict[str, Any], expected: Any) -> None:
-    assert run(registry().call(name, args)) == expected
+def test_call_results_and_errors(
+    run_virtual: Run, name: str, args: dict[str, Any], expected: Any
+) -> None:
+    assert run_virtual(registry().call(name, args)) == expected
 
 
-def test_cancellation_propagates_to_the_caller(run: Run) -> None:
+def test_cancellation_propagates_to_the_caller(run_virtual: Run) -> None:
     tools = ToolRegistry()
     started = asyncio.Event()
 
@@ -82,7 +84,7 @@ def test_cancellation_propagates_to_the_caller(run: Run) -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    run(scenario())
+    run_virtual(scenario())
 
 
 @pytest.mark.parametrize(
@@ -114,31 +116,32 @@ def test_sync_handler_is_refused() -> None:
         ToolRegistry().register("f", lambda: 1, description="d")  # type: ignore[arg-type]
 
 
-def test_builtin_calculate_is_exact_and_safe(run: Run) -> None:
+def test_builtin_calculate_is_exact_and_safe(run_virtual: Run) -> None:
     tools = builtin_tools()
-    assert run(tools.call("calculate", {"expression": "17 * 23 + 4"}))["value"] == 395
-    assert run(tools.call("calculate", {"expression": "2 ** 0.5"}))["value"] == 2**0.5
+    assert run_virtual(tools.call("calculate", {"expression": "17 * 23 + 4"}))["value"] == 395
+    assert run_virtual(tools.call("calculate", {"expression": "2 ** 0.5"}))["value"] == 2**0.5
     for evil in ("__import__('os')", "(1).__class__", "9 ** 9 ** 9", "x + 1", "True + 1"):
-        assert "error" in run(tools.call("calculate", {"expression": evil})), evil
+        assert "error" in run_virtual(tools.call("calculate", {"expression": evil})), evil
 
 
-def test_calculate_refuses_huge_numbers_before_computing_them(run: Run) -> None:
+def test_calculate_refuses_huge_numbers_before_computing_them(run_virtual: Run) -> None:
     tools = builtin_tools()
     # Each power alone passes the exponent limit; nested, they would take minutes and
     # stall the event loop. They must be refused at once instead.
     for huge in ("((((9**100)**100)**100)**100)", "(2**4000)*(2**4000)", "-(10**999)**10"):
-        assert "too large" in run(tools.call("calculate", {"expression": huge}))["error"]
-    assert "error" in run(tools.call("calculate", {"expression": "1/0"}))
-    assert "error" in run(tools.call("calculate", {"expression": "10.0 ** 400"}))
+        assert "too large" in run_virtual(tools.call("calculate", {"expression": huge}))["error"]
+    assert "error" in run_virtual(tools.call("calculate", {"expression": "1/0"}))
+    assert "error" in run_virtual(tools.call("calculate", {"expression": "10.0 ** 400"}))
     # Exact integers beyond 64 bits come back as decimal strings (JSON numbers overflow).
-    assert run(tools.call("calculate", {"expression": "2 ** 100"}))["value"] == str(2**100)
+    assert run_virtual(tools.call("calculate", {"expression": "2 ** 100"}))["value"] == str(2**100)
 
 
-def test_builtin_current_time(run: Run) -> None:
+def test_builtin_current_time(run_virtual: Run) -> None:
     tools = builtin_tools()
-    result = run(tools.call("current_time", {"timezone": "Asia/Tokyo"}))
+    result = run_virtual(tools.call("current_time", {"timezone": "Asia/Tokyo"}))
     assert result["iso"].endswith("+09:00")
     assert (
-        "unknown time zone" in run(tools.call("current_time", {"timezone": "Mars/Base"}))["error"]
+        "unknown time zone"
+        in run_virtual(tools.call("current_time", {"timezone": "Mars/Base"}))["error"]
     )
-    assert run(tools.call("current_time", {}))["timezone"] == "UTC"
+    assert run_virtual(tools.call("current_time", {}))["timezone"] == "UTC"

@@ -6,22 +6,38 @@
         async for event in conn:
             ...
 
-Keys travel only in the `x-goog-api-key` header, tokens in `Authorization: Token`.
-Permessage-deflate is off (base64 PCM does not compress enough to pay for it), pings
-never time out a session, and the message size limit fits large audio bursts.
+    async for conn in connect(config, endpoint, retry=RetryPolicy(max_attempts=5)):
+        try:
+            async for event in conn:     # until the server closes this connection
+                ...
+        except LiveConnectionClosed:
+            continue                     # reconnect, resuming the session
+
+Reconnection lives here and only here: `async for` over `connect()` retries failed
+attempts with backoff (which errors are fatal is `RetryPolicy.process_exception`),
+carries the resumption handle over in the shared `LiveProtocol`, and drops a handle the
+server refuses to start one fresh session. Keys travel only in the `x-goog-api-key`
+header, tokens in `Authorization: Token`. Permessage-deflate is off (base64 PCM does not
+compress enough to pay for it), pings never time out a session, and the message size
+limit fits large audio bursts.
 """
 
 from __future__ import annotations
 
-from ._connection import MAX_MESSAGE_BYTES, LiveConnection, connect
+from ._connect import MAX_MESSAGE_BYTES, Connect, connect
+from ._connection import LiveConnection
 from ._endpoint import DEFAULT_BASE_URL, Endpoint
+from ._retry import RetryEvent, RetryPolicy
 from ._token import mint_token, token_request_body
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "MAX_MESSAGE_BYTES",
+    "Connect",
     "Endpoint",
     "LiveConnection",
+    "RetryEvent",
+    "RetryPolicy",
     "connect",
     "mint_token",
     "token_request_body",

@@ -1,10 +1,13 @@
 """The playout clock: one 10 ms tick against absolute deadlines, shared by many sessions.
 
-Deadlines are `start + n * frame_s` on the event loop's monotonic clock, never
-`sleep(frame)` in a loop, so timer slop does not accumulate into drift. After a stall
-(a long GC pause, a blocked loop) the clock does not burst to catch up: it skips the
-deadlines already missed, counts them in `missed_ticks`, and ticks once for the latest
-one. Telegram plays what it is sent at once, so a burst would only be heard late.
+The pacing is `bridge._pacing.Pacer`: deadlines are `start + n * 10 ms`, so timer slop
+does not accumulate into drift, and after a stall (a long GC pause, a blocked loop) the
+deadlines already missed are skipped and counted in `missed_ticks` instead of being
+ticked in a burst: Telegram plays what it is sent at once, so a burst would only be
+heard late. The clock drives playout only; the uplink keeps its own period.
+
+The clock is also its sessions' time base: `monotonic` and `sleep` are what every
+session on it reads the time with (a virtual clock in tests makes them all virtual).
 """
 
 from __future__ import annotations
@@ -15,35 +18,51 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from .._faults import worth_reporting
+from .._faults import FaultReporter
+from .._pacing import Monotonic, Pacer, Sleep
 from ._metrics import Histogram
 
 log = logging.getLogger(__name__)
 
+FRAME_MS = 10
+"""Telegram's frame: the only period playout runs at."""
+
 TickHandler = Callable[[float], Awaitable[None]]
-"""Called once per tick with the tick's deadline (`time.monotonic()` seconds)."""
+"""Called once per tick with the tick's deadline (seconds on the clock's `monotonic`)."""
 
 
 class PlayoutClock:
-    """Drives every subscribed session's playout, one frame per `frame_ms`.
+    """Drives every subscribed session's playout, one 10 ms frame per tick.
 
     The clock runs while it has subscribers (it starts on the first `subscribe`, which
     must happen inside a running event loop, and stops after the last `unsubscribe`).
     Handlers run one after another in subscription order; each must be quick (pop one
     frame, hand it to the transport) because a slow one delays the rest.
+
+    `monotonic` and `sleep` (default `time.monotonic`, `asyncio.sleep`) go together;
+    `time.monotonic`, not `loop.time()`, because uvloop's loop time has 1 ms resolution,
+    too coarse to measure deadline error in µs. Both are the same monotonic clock.
     """
 
-    def __init__(self, frame_ms: int = 10, *, histogram_capacity: int = 65_536) -> None:
-        if frame_ms <= 0:
-            raise ValueError(f"frame_ms must be positive, got {frame_ms}")
-        self.frame_ms = frame_ms
-        self.frame_s = frame_ms / 1000
+    frame_ms = FRAME_MS
+
+    def __init__(
+        self,
+        *,
+        histogram_capacity: int = 65_536,
+        monotonic: Monotonic = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.monotonic = monotonic
+        self.sleep = sleep
         self._handlers: dict[int, TickHandler] = {}
         self._next_id = 0
         self._task: asyncio.Task[None] | None = None
+        self._pacer: Pacer | None = None
+        self._missed_before = 0
         self.ticks = 0
-        self.missed_ticks = 0
-        self.handler_errors = 0
+        # Throttled: a handler failing on every tick would log 100 tracebacks a second.
+        self._failures = FaultReporter("playout handler failed", log, level=logging.ERROR)
         self.deadline_error_us = Histogram(histogram_capacity)
         self.tick_cpu_us = Histogram(histogram_capacity)
 
@@ -57,12 +76,25 @@ class PlayoutClock:
         """Handlers currently driven."""
         return len(self._handlers)
 
+    @property
+    def missed_ticks(self) -> int:
+        """Deadlines skipped after stalls, over every run of the clock."""
+        return self._missed_before + (self._pacer.missed_ticks if self._pacer else 0)
+
+    @property
+    def handler_errors(self) -> int:
+        """Ticks on which a handler raised."""
+        return self._failures.count
+
     def subscribe(self, handler: TickHandler) -> int:
         """Start calling `handler` every tick; returns a token for `unsubscribe`."""
         token = self._next_id
         self._next_id += 1
         self._handlers[token] = handler
         if not self.running:
+            if self._pacer is not None:
+                self._missed_before += self._pacer.missed_ticks
+            self._pacer = Pacer(FRAME_MS / 1000, monotonic=self.monotonic, sleep=self.sleep)
             self._task = asyncio.get_running_loop().create_task(self._run(), name="playout-clock")
         return token
 
@@ -83,38 +115,20 @@ class PlayoutClock:
                 await task
 
     async def _run(self) -> None:
-        # time.monotonic, not loop.time(): uvloop's loop time has 1 ms resolution, too
-        # coarse to measure deadline error in µs. Both are the same monotonic clock.
-        monotonic = time.monotonic
-        frame_s = self.frame_s
-        deadline = monotonic() + frame_s
+        pacer = self._pacer
+        assert pacer is not None
+        await pacer.next_tick()  # the start: the first frame is due one period later
         while self._handlers:
-            delay = deadline - monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            now = monotonic()
-            late_s = now - deadline
-            if late_s >= frame_s:
-                skipped = int(late_s // frame_s)
-                self.missed_ticks += skipped
-                deadline += skipped * frame_s
-                late_s = now - deadline
-            self.deadline_error_us.record(max(late_s, 0.0) * 1e6)
+            deadline_s = await pacer.next_tick()
+            self.deadline_error_us.record(pacer.lateness_s() * 1e6)
             started = time.perf_counter()
             for handler in list(self._handlers.values()):
                 try:
-                    await handler(deadline)
+                    await handler(deadline_s)
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    self.handler_errors += 1
-                    # Throttled: a handler failing on every tick
-                    # would otherwise log 100 tracebacks a second.
-                    if worth_reporting(self.handler_errors):
-                        log.exception(
-                            "playout handler failed (%d failures so far)", self.handler_errors
-                        )
+                except Exception as exc:
+                    self._failures.report(exc, exc_info=exc)
             self.tick_cpu_us.record((time.perf_counter() - started) * 1e6)
             self.ticks += 1
-            deadline += frame_s
         self._task = None

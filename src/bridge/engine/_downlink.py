@@ -3,7 +3,8 @@
 `push()` runs in the receive loop for every audio message; `pop_frame()` runs on the
 playout clock's tick. `clear()` (barge-in) empties the jitter buffer with a fade in the
 same loop iteration as the `interrupted` message and resets the resampler, whose history
-belongs to the cut-off reply.
+belongs to the cut-off reply. The jitter buffer stays private: `Turns` and the barge-in
+logic read the play position and state through the properties here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy.typing as npt
 
 from _dsp import JitterBuffer, Resampler
 
-from .._faults import worth_reporting
+from .._faults import FaultReporter
 from ._metrics import Histogram
 
 log = logging.getLogger(__name__)
@@ -40,18 +41,63 @@ class Downlink:
     ) -> None:
         self.sample_rate_hz = sample_rate_hz
         self.channels = channels
-        self.jitter = JitterBuffer(
+        self._jitter = JitterBuffer(
             sample_rate_hz, channels, 10, target_ms=target_ms, max_ms=max_ms, fade_ms=FADE_MS
         )
         self._resamplers: dict[int, Resampler] = {}
         self._frame: npt.NDArray[np.int16] = np.zeros(
-            self.jitter.frame_samples * channels, dtype=np.int16
+            self._jitter.frame_samples * channels, dtype=np.int16
         )
         self._ducked: npt.NDArray[np.int16] = np.zeros_like(self._frame)
         self.processing_us = Histogram(histogram_capacity)
         self.pushed_samples = 0
         self.bytes_received = 0
-        self.odd_messages = 0
+        # Whole samples are played; the stray byte cannot be part of the next message's.
+        self._odd = FaultReporter("reply audio message is not whole int16 samples", log)
+
+    @property
+    def odd_messages(self) -> int:
+        """Audio messages with an odd byte count (their last byte was dropped)."""
+        return self._odd.count
+
+    @property
+    def played_samples(self) -> int:
+        """Samples per channel played so far (the play position)."""
+        return self._jitter.played_samples
+
+    @property
+    def is_playing(self) -> bool:
+        """Reply audio is being played (not waiting to fill, not idle)."""
+        return self._jitter.is_playing
+
+    @property
+    def is_idle(self) -> bool:
+        """Nothing playing and nothing queued."""
+        return not self._jitter.is_playing and self._jitter.depth_ms == 0
+
+    @property
+    def depth_ms(self) -> float:
+        """Reply audio queued for playout."""
+        return self._jitter.depth_ms
+
+    @property
+    def target_ms(self) -> float:
+        """The depth playout starts at (grows after underruns)."""
+        return self._jitter.target_ms
+
+    @property
+    def underruns(self) -> int:
+        """Frames concealed because the reply audio had not arrived in time."""
+        return self._jitter.underruns
+
+    @property
+    def dropped_samples(self) -> int:
+        """Reply audio dropped because the buffer was at `max_ms`."""
+        return self._jitter.dropped_samples
+
+    def mark_end(self) -> None:
+        """The reply is complete: play what is queued without waiting for the target."""
+        self._jitter.mark_end()
 
     def _resampler(self, rate_hz: int) -> Resampler:
         resampler = self._resamplers.get(rate_hz)
@@ -67,16 +113,11 @@ class Downlink:
         started_ns = time.perf_counter_ns()
         usable = len(pcm) & ~1
         if usable != len(pcm):
-            # Play the whole samples; the stray byte cannot be part of the next message's.
-            self.odd_messages += 1
-            if worth_reporting(self.odd_messages):
-                log.warning(
-                    "reply audio message of %d bytes is not whole int16 samples: "
-                    "playing %d samples, dropping the last byte (%d such messages so far)",
-                    len(pcm), usable // 2, self.odd_messages,
-                )  # fmt: skip
+            self._odd.report(
+                f"{len(pcm)} bytes: playing {usable // 2} samples, dropping the last byte"
+            )
         out = self._resampler(rate_hz).process(memoryview(pcm)[:usable])
-        accepted = self.jitter.push(out.data)
+        accepted = self._jitter.push(out.data)
         elapsed_ns = time.perf_counter_ns() - started_ns
         self.pushed_samples += accepted
         self.bytes_received += len(pcm)
@@ -88,7 +129,7 @@ class Downlink:
 
     def pop_frame(self, gain: float = 1.0) -> tuple[bytes, int]:
         """The next 10 ms frame as bytes, and how many samples of it were reply audio."""
-        n = self.jitter.pop_into(self._frame.data)
+        n = self._jitter.pop_into(self._frame.data)
         if n and gain != 1.0:
             np.multiply(self._frame, gain, out=self._ducked, casting="unsafe")
             return self._ducked.tobytes(), n
@@ -96,10 +137,10 @@ class Downlink:
 
     def clear(self) -> None:
         """Barge-in: fade out within the next frame, drop the rest, forget filter history."""
-        self.jitter.clear()
+        self._jitter.clear()
         for resampler in self._resamplers.values():
             resampler.reset()
 
     def queued_samples(self) -> int:
         """Samples per channel pushed and not yet played."""
-        return round(self.jitter.depth_ms * self.sample_rate_hz / 1000)
+        return round(self._jitter.depth_ms * self.sample_rate_hz / 1000)

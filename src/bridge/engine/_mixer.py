@@ -5,7 +5,8 @@ exactly one frame per 10 ms whatever the number of speakers, and add no delay wh
 can avoid it:
 - one active speaker: its frame passes straight through (no wait, no copy);
 - several: the mix is emitted as soon as every active speaker has a frame queued, or at
-  the latest on the playout clock's tick, with silence for speakers that sent nothing.
+  the latest at the end of the mixer's own 10 ms period (`tick()`, paced by the uplink,
+  not by playout), with silence for speakers that sent nothing.
 At most one mix per tick period, so speakers that deliver out of step never double the
 uplink rate. A speaker who joins in a period that was already sent is mixed from the next
 one (10 ms behind the others; nothing is dropped). A speaker silent for `idle_ticks`
@@ -22,7 +23,7 @@ import numpy as np
 
 from _dsp import mix_into
 
-from .._faults import worth_reporting
+from .._faults import FaultReporter
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,14 @@ class UplinkMixer:
         self._out = np.zeros(frame_bytes // 2, dtype=np.int16)
         self.frames_in = 0
         self.frames_out = 0
-        self.dropped_frames = 0
+        # A speaker far ahead of the others is a transport problem worth knowing
+        # about, not worth a line per frame.
+        self._drops = FaultReporter("speaker ahead of the mix, dropping its oldest frame", log)
+
+    @property
+    def dropped_frames(self) -> int:
+        """Frames dropped from a speaker too far ahead of the others."""
+        return self._drops.count
 
     @property
     def n_speakers(self) -> int:
@@ -88,15 +96,7 @@ class UplinkMixer:
             return
         if len(queue) >= self._max_queued:
             queue.popleft()
-            self.dropped_frames += 1
-            # Throttled: a speaker far ahead of the others is a
-            # transport problem worth knowing about, not worth a line per frame.
-            if worth_reporting(self.dropped_frames):
-                log.warning(
-                    "speaker ssrc %d is %d frames ahead of the mix; dropping its oldest "
-                    "(%d dropped so far)",
-                    ssrc, len(queue) + 1, self.dropped_frames,
-                )  # fmt: skip
+            self._drops.report(f"ssrc {ssrc} is {len(queue) + 1} frames ahead")
         queue.append(pcm)
         if not self._mixed_this_period and all(self._queues.values()):
             self._mix()

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 
-from .events import Event
+from .events import Event, SessionError
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,10 @@ class Publisher:
                 callback(event)
             except Exception:
                 log.exception("event listener %r failed on %r", callback, event)
+
+    def error(self, message: str) -> None:
+        """Publish a `SessionError` the session survived (a `FaultReporter`'s `publish`)."""
+        self.publish(SessionError(message))
 
     def close(self) -> None:
         """End every stream after the events already queued."""

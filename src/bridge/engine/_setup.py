@@ -1,8 +1,16 @@
-"""From the bridge's configuration tree to the protocol's `LiveConfig` and `Endpoint`."""
+"""From the bridge's configuration tree to what a session is made of.
+
+`live_config()` and `endpoint()` for the protocol and client; `connector()` (the client's
+reconnecting `connect()` with the engine's retry settings); `audio_paths()` (the uplink
+and downlink sized for the transport).
+"""
 
 from __future__ import annotations
 
-from ..client import Endpoint
+from collections.abc import Callable
+
+from .._pacing import Monotonic, Sleep
+from ..client import Connect, Endpoint, RetryEvent, RetryPolicy, connect
 from ..config import BridgeConfig
 from ..protocol import (
     AutomaticActivityDetection,
@@ -10,10 +18,15 @@ from ..protocol import (
     FunctionDeclaration,
     GenerationConfig,
     LiveConfig,
+    LiveProtocol,
     RealtimeInputConfig,
     SpeechConfig,
 )
 from ..tools import ToolRegistry
+from ..transports import Transport
+from ._downlink import Downlink
+from ._uplink import Uplink
+from ._vad import EnergyVad
 
 
 def live_config(config: BridgeConfig, tools: ToolRegistry | None = None) -> LiveConfig:
@@ -61,3 +74,58 @@ def endpoint(config: BridgeConfig) -> Endpoint:
         api_key=ep.api_key,
         token=ep.ephemeral_token,
     )
+
+
+def connector(
+    config: BridgeConfig,
+    protocol: LiveProtocol,
+    *,
+    on_retry: Callable[[RetryEvent], None],
+    monotonic: Monotonic,
+    sleep: Sleep,
+) -> Connect:
+    """`async for conn in connector()`: the session's connections, retried per `config`."""
+    engine = config.engine
+    retry = RetryPolicy(
+        max_attempts=engine.reconnect_max_attempts,
+        initial_delay_s=engine.reconnect_base_delay_s,
+        max_delay_s=engine.reconnect_max_delay_s,
+    )
+    # The client's default pings (every 20 s, no pong timeout) are what notice a
+    # half-open socket in a silent call, where nothing else is sent or received.
+    return connect(
+        protocol.config,
+        endpoint(config),
+        protocol=protocol,
+        connect_timeout_s=config.endpoint.connect_timeout_s,
+        retry=retry,
+        on_retry=on_retry,
+        monotonic=monotonic,
+        sleep=sleep,
+    )
+
+
+def audio_paths(
+    config: BridgeConfig, transport: Transport, vad: EnergyVad, monotonic: Monotonic
+) -> tuple[Uplink, Downlink]:
+    """The uplink and downlink for `transport`'s format, as `config.engine` sets them."""
+    engine = config.engine
+    capacity = config.metrics.histogram_capacity
+    uplink = Uplink(
+        sample_rate_hz=transport.sample_rate_hz,
+        channels=transport.channels,
+        chunk_ms=engine.uplink_chunk_ms,
+        ring_capacity_s=engine.ring_capacity_s,
+        vad=vad,
+        idle_ticks=max(1, engine.speaker_idle_ms // 10),
+        histogram_capacity=capacity,
+        monotonic=monotonic,
+    )
+    downlink = Downlink(
+        sample_rate_hz=transport.sample_rate_hz,
+        channels=transport.channels,
+        target_ms=engine.jitter_target_ms,
+        max_ms=engine.jitter_max_ms,
+        histogram_capacity=capacity,
+    )
+    return uplink, downlink

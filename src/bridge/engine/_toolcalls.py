@@ -13,9 +13,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from ..protocol import ConfigError, FunctionCall, FunctionResponse, LiveConnectionClosed
+from ..protocol import (
+    ConfigError,
+    FunctionCall,
+    FunctionResponse,
+    LiveConnectionClosed,
+    LocalProtocolError,
+)
 from ..tools import ToolRegistry
 from ._publish import Publisher
+from ._stats import SessionCounters
 from .events import ToolActivity
 
 log = logging.getLogger(__name__)
@@ -31,7 +38,7 @@ class ToolCalls:
         self,
         tools: ToolRegistry,
         publisher: Publisher,
-        counters: dict[str, int],
+        counters: SessionCounters,
         is_pending: Callable[[str], bool],
         respond: Respond,
     ) -> None:
@@ -57,7 +64,7 @@ class ToolCalls:
             # latest; the older task would otherwise be left running beyond our reach.
             log.warning("tool call id %r reused while still running; cancelling the first", call.id)
             self.cancel(call.id, "replaced by a new call with the same id")
-        self._counters["tool_calls"] += 1
+        self._counters.tool_calls += 1
         self._publisher.publish(ToolActivity(call.id, call.name, "started"))
         task = asyncio.get_running_loop().create_task(self._run(call), name=f"tool-{call.id}")
         self._tasks[call.id] = task
@@ -70,7 +77,7 @@ class ToolCalls:
         if task is None:
             return
         task.cancel()
-        self._counters["tool_cancellations"] += 1
+        self._counters.tool_cancellations += 1
         self._publisher.publish(ToolActivity(call_id, name, "cancelled", why))
 
     def cancel_all(self, why: str) -> None:
@@ -90,26 +97,27 @@ class ToolCalls:
         if not self._is_pending(call.id) or self._tasks.get(call.id) is not None:
             # Cancelled (or the connection moved on, or a newer call with this id runs)
             # while the result was being produced.
-            self._counters["late_tool_results_dropped"] += 1
+            self._counters.late_tool_results_dropped += 1
             return
         try:
             await self._respond(FunctionResponse(call.id, call.name, response))
         except ConfigError as exc:
             error = f"tool result is not JSON-serialisable: {exc}"
             log.warning("tool %s: %s", call.name, error)
-            self._counters["tool_errors"] += 1
+            self._counters.tool_errors += 1
             self._publisher.publish(ToolActivity(call.id, call.name, "failed", error))
             try:
                 await self._respond(FunctionResponse(call.id, call.name, {"error": error}))
-            except (LiveConnectionClosed, OSError) as send_exc:
+            except (LiveConnectionClosed, LocalProtocolError, OSError) as send_exc:
                 log.warning("tool %s: could not send its error: %s", call.name, send_exc)
             return
-        except (LiveConnectionClosed, OSError) as exc:
-            self._counters["tool_errors"] += 1
+        except (LiveConnectionClosed, LocalProtocolError, OSError) as exc:
+            # Closed, or replaced since the call came: this connection cannot answer it.
+            self._counters.tool_errors += 1
             self._publisher.publish(ToolActivity(call.id, call.name, "failed", str(exc)))
             return
         if "error" in response and len(response) == 1:
-            self._counters["tool_errors"] += 1
+            self._counters.tool_errors += 1
             self._publisher.publish(ToolActivity(call.id, call.name, "failed", response["error"]))
         else:
             self._publisher.publish(ToolActivity(call.id, call.name, "finished"))

@@ -2,23 +2,24 @@
 
 A turn is one exchange: what the user said and the model's reply, numbered from 0. The
 server's `turnComplete` (or the end of a connection) closes the current turn, but its
-audio may still be playing: such turns wait in `playing` until the jitter buffer has
+audio may still be playing: such turns wait in `playing` until the downlink has
 played all of their audio, and only then publish `TurnEnded`. `interrupted` ends every
-turn at once with the part that was heard.
+turn at once with the part that was heard. Turns only read the downlink's play position
+(`played_samples`, `is_idle`) and mark the end of a reply (`mark_end`). The first frame
+of each reply times it: `downlink_latency_us` (its audio in → played) and
+`reply_latency_ms` (the user's last loud frame → played).
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 
+from .._pacing import Monotonic
 from ._downlink import Downlink
 from ._publish import Publisher
+from ._stats import SessionStats
+from ._vad import EnergyVad
 from .events import Role, Transcript, TurnEnded, TurnStarted
-
-FirstPlayed = Callable[[float, float], None]
-"""Called with (reply audio arrival time, first frame played time) once per turn."""
 
 
 class Turn:
@@ -51,7 +52,7 @@ class Turn:
         self.audio_in_s = math.nan
         self.first_played_s = math.nan
         self.played_from = 0
-        """Jitter-buffer play position at which this turn's audio starts."""
+        """Downlink play position at which this turn's audio starts."""
         self.pushed = 0
         """Samples per channel of this turn's audio queued for playout."""
 
@@ -63,17 +64,20 @@ class Turns:
         self,
         downlink: Downlink,
         publisher: Publisher,
-        counters: dict[str, int],
-        on_first_played: FirstPlayed,
+        stats: SessionStats,
+        vad: EnergyVad,
+        monotonic: Monotonic,
     ) -> None:
         self._downlink = downlink
         self._publisher = publisher
-        self._counters = counters
-        self._on_first_played = on_first_played
+        self._counters = stats.counters
+        self._h = stats.histograms
+        self._vad = vad
+        self._monotonic = monotonic
         self.current = Turn(0)
         self.playing: list[Turn] = []
         self.reply_started_s = math.inf
-        """When the latest reply began to play (`time.monotonic()`)."""
+        """When the latest reply began to play (on `monotonic`)."""
 
     def audio(self, pcm: bytes, rate_hz: int) -> None:
         """Reply audio for the current turn."""
@@ -83,8 +87,8 @@ class Turns:
         downlink = self._downlink
         if not turn.started:
             turn.started = True
-            turn.audio_in_s = time.monotonic()
-            turn.played_from = downlink.jitter.played_samples + downlink.queued_samples()
+            turn.audio_in_s = self._monotonic()
+            turn.played_from = downlink.played_samples + downlink.queued_samples()
             self._publisher.publish(TurnStarted(turn.id))
         turn.pushed += downlink.push(pcm, rate_hz)
 
@@ -92,7 +96,7 @@ class Turns:
         """The server sent the whole reply: play out what is left without waiting."""
         if not self.current.ended:
             self.current.generation_done = True
-            self._downlink.jitter.mark_end()
+            self._downlink.mark_end()
 
     def transcript(self, role: Role, text: str, finished: bool) -> None:
         """Input or output transcription: published cumulative for the turn."""
@@ -137,27 +141,32 @@ class Turns:
                 if turn.started and math.isnan(turn.first_played_s):
                     turn.first_played_s = now_s
                     self.reply_started_s = now_s
-                    self._on_first_played(turn.audio_in_s, now_s)
+                    self._first_played(turn.audio_in_s, now_s)
         if self.playing:
-            jitter = self._downlink.jitter
-            played = jitter.played_samples
-            idle = not jitter.is_playing and jitter.depth_ms == 0
+            played = self._downlink.played_samples
+            idle = self._downlink.is_idle
             while self.playing and (
                 idle or played >= self.playing[0].played_from + self.playing[0].pushed
             ):
                 self._end(self.playing.pop(0), interrupted=False)
 
+    def _first_played(self, audio_in_s: float, now_s: float) -> None:
+        self._h.downlink_latency_us.record((now_s - audio_in_s) * 1e6)
+        last_loud_s = self._vad.last_loud_s
+        if not math.isnan(last_loud_s) and last_loud_s < audio_in_s:
+            self._h.reply_latency_ms.record((now_s - last_loud_s) * 1e3)
+
     def _close_current(self) -> None:
         turn = self.current
         if turn.started and not turn.ended:
             turn.generation_done = True
-            self._downlink.jitter.mark_end()
+            self._downlink.mark_end()
             self.playing.append(turn)
         self.current = Turn(turn.id + 1)
 
     def _end(self, turn: Turn, *, interrupted: bool) -> None:
         turn.ended = True
-        self._counters["turns"] += 1
-        played = self._downlink.jitter.played_samples - turn.played_from
+        self._counters.turns += 1
+        played = self._downlink.played_samples - turn.played_from
         heard_s = max(0, min(played, turn.pushed)) / self._downlink.sample_rate_hz
         self._publisher.publish(TurnEnded(turn.id, interrupted, heard_s))

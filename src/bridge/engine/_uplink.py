@@ -1,11 +1,13 @@
 """Uplink: speaker frames → mix → 48k→16k → ring buffer → one audio message per chunk.
 
 The frame handler (`on_frame`) runs on the event loop for every 10 ms speaker frame and
-does no I/O: it mixes, resamples into the ring buffer and wakes the sender. The sender
-task sends whole chunks (20/40/60 ms) and removes them from the ring only once the socket
-has taken them, so audio produced while there is no connection (goAway, a drop) waits in
-the ring and goes out, once and in order, on the next connection. When the ring is full
-the oldest audio is dropped and counted.
+does no I/O: it mixes, resamples into the ring buffer and wakes the sender. With several
+speakers the mixer also needs the end of each 10 ms period: `run_mixer_period()` paces
+it on its own, so the uplink never depends on playout. The sender (`Link.send_uplink`)
+calls `send_pending()`, which sends whole chunks (20/40/60 ms) and removes them from the
+ring only once the socket has taken them, so audio produced while there is no
+connection (goAway, a drop) waits in the ring and goes out, once and in order, on the
+next connection. When the ring is full the oldest audio is dropped and counted.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 import numpy as np
+import numpy.typing as npt
 
 from _dsp import Resampler, RingBuffer
 
-from ..protocol import encode_audio
+from .._pacing import Monotonic, Pacer, Sleep
 from ._metrics import Histogram
 from ._mixer import UplinkMixer
 from ._vad import EnergyVad
@@ -28,7 +31,10 @@ from ._vad import EnergyVad
 log = logging.getLogger(__name__)
 
 GEMINI_INPUT_RATE_HZ = 16_000
+Encode = Callable[[npt.NDArray[np.generic]], bytes]
+"""Builds the audio message for one chunk of 16 kHz mono PCM (the protocol's job)."""
 SendMessage = Callable[[bytes], Awaitable[None]]
+"""Hands one message to the socket (raises if there is none)."""
 
 
 class Uplink:
@@ -44,7 +50,9 @@ class Uplink:
         vad: EnergyVad,
         idle_ticks: int,
         histogram_capacity: int,
+        monotonic: Monotonic = time.monotonic,
     ) -> None:
+        self._monotonic = monotonic
         self.chunk_ms = chunk_ms
         self.chunk_samples = GEMINI_INPUT_RATE_HZ * chunk_ms // 1000
         frame_samples = sample_rate_hz // 100
@@ -85,15 +93,22 @@ class Uplink:
         self._pending_ns += time.perf_counter_ns() - started_ns
 
     def tick(self) -> None:
-        """The playout clock's 10 ms tick: lets the mixer emit a mix that is due."""
+        """End of a 10 ms mixing period: lets the mixer emit a mix that is due."""
         started_ns = time.perf_counter_ns()
         self.mixer.tick()
         self._pending_ns += time.perf_counter_ns() - started_ns
 
+    async def run_mixer_period(self, sleep: Sleep = asyncio.sleep) -> None:
+        """Call `tick()` every 10 ms on absolute deadlines, until cancelled."""
+        pacer = Pacer(0.010, monotonic=self._monotonic, sleep=sleep)
+        while True:
+            await pacer.next_tick()
+            self.tick()
+
     def _on_mixed(self, pcm: bytes | memoryview) -> None:
         n = self.resampler.process_into(pcm, self._frame16_buffer)
         frame = self._frame16[:n]
-        now_s = time.monotonic()
+        now_s = self._monotonic()
         self.vad.update(frame, now_s)
         ring = self.ring
         before = ring.available
@@ -108,13 +123,14 @@ class Uplink:
         if ring.available >= chunk:
             self.ready.set()
 
-    async def send_pending(self, send: SendMessage, *, flush: bool = False) -> None:
+    async def send_pending(self, encode: Encode, send: SendMessage, *, flush: bool = False) -> None:
         """Send every whole chunk in the ring (and, with `flush`, the remainder).
 
-        A chunk leaves the ring only after `send` returned; if `send` raises (the socket
-        closed), the chunk stays for the next connection and the error propagates.
-        `processing_us` counts CPU work only (mix, resample, VAD, ring, base64/JSON), not
-        the socket write, which may yield to other tasks.
+        Each chunk is built into a message by `encode` and handed to `send`. A chunk
+        leaves the ring only after `send` returned; if either raises (the socket closed),
+        the chunk stays for the next connection and the error propagates.
+        `processing_us` counts CPU work only (mix, resample, VAD, ring, `encode`), not the
+        socket write, which may yield to other tasks.
         """
         ring = self.ring
         chunk = self.chunk_samples
@@ -127,7 +143,7 @@ class Uplink:
                 n = min(chunk, available)
                 started_ns = time.perf_counter_ns()
                 data = ring.peek(n)
-                message = encode_audio(data, sample_rate_hz=GEMINI_INPUT_RATE_HZ)
+                message = encode(data)
                 elapsed_ns = time.perf_counter_ns() - started_ns
                 dropped_before = ring.dropped_samples
                 await send(message)
@@ -139,7 +155,7 @@ class Uplink:
             self.processing_us.record((self._pending_ns + elapsed_ns) * scale / 1000)
             self._pending_ns = 0
             if self._chunk_done_s:
-                self.latency_us.record((time.monotonic() - self._chunk_done_s.popleft()) * 1e6)
+                self.latency_us.record((self._monotonic() - self._chunk_done_s.popleft()) * 1e6)
         if ring.dropped_samples > self._logged_drops:
             log.warning(
                 "uplink ring overflowed: %.2f s of user audio dropped so far",

@@ -5,10 +5,15 @@ emulator, a test) can use it. Field names are the exact camelCase wire names.
 
     config = LiveConfig(model="gemini-3.8-live",
                         generation=GenerationConfig(speech=SpeechConfig(voice_name="Puck")))
-    frame = encode_setup(config)              # bytes for one text frame
-    frame = encode_audio(pcm_int16)           # the 20 ms hot path
-    for event in parse_server_message(data):  # bytes or str from the socket
+    protocol = LiveProtocol(config)           # the session's state machine
+    frame = protocol.setup_message()          # bytes for one text frame
+    for event in protocol.receive_data(data, now_s=time.monotonic()):  # a frame's payload
         ...
+    frame = protocol.audio_message(pcm_int16) # the 20 ms hot path, legal once READY
+
+`LiveProtocol` builds every outgoing message and refuses one that is illegal in its
+current state (`LocalProtocolError`); the `encode_*` functions and `parse_server_message`
+underneath it are stateless and public for servers and tests.
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ from ._events import (
     VoiceActivity,
 )
 from ._parse import parse_duration_s, parse_server_message
-from ._state import LiveProtocol
+from ._state import LiveProtocol, ProtocolState
 from .errors import (
     AuthError,
     BridgeError,
@@ -71,6 +76,7 @@ from .errors import (
     ConnectFailed,
     InvalidArgument,
     LiveConnectionClosed,
+    LocalProtocolError,
     PolicyViolation,
     ProtocolError,
     QuotaExceeded,
@@ -100,6 +106,7 @@ __all__ = [
     "LiveConfig",
     "LiveConnectionClosed",
     "LiveProtocol",
+    "LocalProtocolError",
     "MediaResolution",
     "Modality",
     "ModelAudio",
@@ -107,6 +114,7 @@ __all__ = [
     "OutputTranscription",
     "PolicyViolation",
     "ProtocolError",
+    "ProtocolState",
     "QuotaExceeded",
     "RealtimeInputConfig",
     "Scheduling",

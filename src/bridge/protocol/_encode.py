@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
+from pybase64 import b64encode
 
-from ._b64 import b64encode
 from ._config import LiveConfig
 from ._events import SCHEDULINGS, FunctionResponse
 from .errors import ConfigError

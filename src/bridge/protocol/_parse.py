@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+import pybase64
 
-from ._b64 import b64decode, b64decode_buffer
 from ._events import (
     FunctionCall,
     GenerationComplete,
@@ -70,13 +70,20 @@ def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
     return obj.get(snake) if value is None else value
 
 
+def _b64(data: bytes, urlsafe: bool) -> bytes:
+    """Standard or URL-safe base64 held in ASCII bytes, padded or not; raises `ValueError`."""
+    if len(data) & 3:
+        data += b"=" * (-len(data) & 3)
+    return pybase64.b64decode(data, altchars=b"-_" if urlsafe else None, validate=True)
+
+
 def _b64decode(data: Any, where: str) -> bytes:
     if type(data) is bytes:  # decoded already by _load's fast path
         return data
     if not isinstance(data, str):
         raise ProtocolError(f"{where}: expected base64 text, got {type(data).__name__}")
     try:
-        return b64decode(data)
+        return _b64(data.encode("ascii"), "-" in data or "_" in data)
     except ValueError as exc:
         raise ProtocolError(f"{where}: invalid base64 ({exc})") from None
 
@@ -335,7 +342,7 @@ def _cut_audio(data: bytes) -> tuple[Any, bytes] | None:
         return None
     urlsafe = data.find(b"-", start, end) >= 0 or data.find(b"_", start, end) >= 0
     try:
-        pcm = b64decode_buffer(data[start:end], urlsafe)
+        pcm = _b64(data[start:end], urlsafe)
     except ValueError as exc:
         raise ProtocolError(f"modelTurn.parts[].inlineData.data: invalid base64 ({exc})") from None
     return orjson.loads(data[:start] + data[end:]), pcm

@@ -5,6 +5,7 @@ Exception tree::
     BridgeError
     ├── ConfigError                  invalid configuration, raised before anything is sent
     ├── ProtocolError                a server message we cannot understand (bad JSON, types)
+    ├── LocalProtocolError           a client message illegal in the session's current state
     ├── AuthError                    key or token refused (HTTP 401/403, token minting)
     ├── ConnectFailed                the WebSocket could not be opened (timeout, HTTP status)
     │   └── QuotaExceeded            HTTP 429 on the upgrade itself
@@ -26,6 +27,7 @@ __all__ = [
     "ConnectFailed",
     "InvalidArgument",
     "LiveConnectionClosed",
+    "LocalProtocolError",
     "PolicyViolation",
     "ProtocolError",
     "QuotaExceeded",
@@ -44,6 +46,16 @@ class ConfigError(BridgeError, ValueError):
 
 class ProtocolError(BridgeError, ValueError):
     """A server message is malformed; the message names what was wrong and where."""
+
+
+class LocalProtocolError(BridgeError):
+    """We were about to send something the protocol forbids in the current state.
+
+    Audio, text or a tool response before `setupComplete` or after the connection ended,
+    a second setup on one connection, a tool response for an id that is not pending,
+    `audioStreamEnd` with client-side activity marking (or `activityStart` without it).
+    Nothing was sent and the state is unchanged: the caller has a bug, not the server.
+    """
 
 
 class AuthError(BridgeError):
@@ -69,7 +81,9 @@ class QuotaExceeded(ConnectFailed):
 class LiveConnectionClosed(BridgeError, ConnectionError):
     """An open Live session ended; `code` is the WebSocket close code, `reason` the server's text.
 
-    `retryable` tells whether reconnecting (with the resumption handle) makes sense.
+    `retryable` tells whether reconnecting (with the resumption handle) makes sense after
+    this close ended an open session. Whether a failed connection *attempt* is retried is
+    `bridge.client.RetryPolicy.process_exception`'s call (1008 during setup is fatal there).
     """
 
     retryable: bool = True

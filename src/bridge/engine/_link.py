@@ -1,0 +1,249 @@
+"""The session's link to Gemini: the current socket, the uplink sender, goAway moves.
+
+Uplink: `send_uplink()` waits for whole chunks in the uplink ring and sends them on the
+current connection, each message built by the protocol (`LiveProtocol.audio_message`,
+which refuses audio the connection's state does not allow); a chunk leaves the ring
+only once a socket took it.
+Downlink: `run()` reads each connection's events and hands them to the session's
+`on_event`, one by one; one that fails is reported (throttled per kind) and skipped.
+
+Reconnection is the client's (`async for conn in connect(..., retry=...)`: backoff,
+which errors are fatal, the resumption handle carried over, a refused handle dropped).
+`run()` only decides when to move on: after a drop at once; after `goAway` at the first
+pause (`ResumePolicy`), at the latest at the protocol's goAway deadline minus
+`resume_margin_s` (the one goAway clock: `LiveProtocol.go_away_deadline_s`, on the
+session's clock). The old socket is closed before the next one opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from .._faults import FaultReporter
+from ..client import LiveConnection, RetryEvent
+from ..config import BridgeConfig
+from ..protocol import (
+    FunctionResponse,
+    LiveConnectionClosed,
+    LiveProtocol,
+    LocalProtocolError,
+    ServerEvent,
+)
+from . import _setup
+from ._clock import PlayoutClock
+from ._publish import Publisher
+from ._resume import ResumePolicy
+from ._stats import SessionStats
+from ._uplink import GEMINI_INPUT_RATE_HZ, Uplink
+from .events import Reconnected, SessionError
+
+log = logging.getLogger(__name__)
+
+_PAUSE_POLL_S = 0.01
+
+
+class Link:
+    """Holds one session's connection and moves it to new sockets as needed."""
+
+    def __init__(
+        self,
+        *,
+        config: BridgeConfig,
+        protocol: LiveProtocol,
+        clock: PlayoutClock,
+        uplink: Uplink,
+        resume: ResumePolicy,
+        publisher: Publisher,
+        stats: SessionStats,
+        on_event: Callable[[ServerEvent], None],
+        on_lost: Callable[[], None],
+    ) -> None:
+        self._monotonic = clock.monotonic
+        self._sleep = clock.sleep
+        self._connector = _setup.connector(
+            config, protocol, on_retry=self.retried, monotonic=clock.monotonic, sleep=clock.sleep
+        )
+        self._protocol = protocol
+        self._resume_margin_s = config.engine.resume_margin_s
+        self._uplink = uplink
+        self._resume = resume
+        self._publisher = publisher
+        self._stats = stats
+        self._on_event = on_event
+        self._on_lost = on_lost
+        self._conn: LiveConnection | None = None
+        self._connected = asyncio.Event()
+        self._go_away = asyncio.Event()
+        self.failed = False
+        """Set when reconnecting gave up (a fatal `SessionError` was published)."""
+        # Per kind of error: a misbehaving server sends the same bad message 50 times
+        # a second, and two different faults must both be seen.
+        self.event_errors = FaultReporter(
+            "failed to handle server event",
+            log,
+            publish=publisher.error,
+            level=logging.ERROR,
+            keyed=True,
+        )
+
+    @property
+    def connected(self) -> bool:
+        """A socket is open and its setup was accepted."""
+        return self._connected.is_set()
+
+    @property
+    def connection(self) -> LiveConnection | None:
+        """The current socket, if any."""
+        return self._conn
+
+    def go_away(self) -> None:
+        """The server sent goAway (the protocol has its deadline): move at the next pause."""
+        self._stats.counters.go_aways += 1
+        self._go_away.set()
+
+    def retried(self, event: RetryEvent) -> None:
+        """The client's `on_retry`: a refused resumption handle is worth telling the chat."""
+        if event.handle_dropped:
+            self._publisher.error(f"resumption refused ({event.error}); starting a new session")
+
+    async def open(self) -> LiveConnection:
+        """The first connection, with the configured retries (raises if there is none)."""
+        conn = await anext(self._connector)
+        self._set_connection(conn)
+        return conn
+
+    async def run(self, conn: LiveConnection) -> None:
+        """Serve connections one after another until cancelled or out of retries."""
+        while True:
+            reason = await self._serve(conn)
+            self._on_lost()
+            gap_started_s = self._monotonic()
+            try:
+                conn = await anext(self._connector)
+            except Exception as exc:
+                message = f"could not reconnect after {reason}: {exc}"
+                log.error("%s", message)
+                self.failed = True
+                self._publisher.publish(SessionError(message, fatal=True))
+                return
+            gap_s = self._monotonic() - gap_started_s
+            counters = self._stats.counters
+            counters.reconnects += 1
+            counters.resumptions += conn.resumed
+            self._stats.histograms.reconnect_gap_ms.record(gap_s * 1e3)
+            self._set_connection(conn)
+            self._publisher.publish(Reconnected(reason, gap_s, conn.resumed))
+
+    async def send_uplink(self) -> None:
+        """Send uplink chunks as they become whole, on whatever socket is current."""
+        uplink = self._uplink
+        while True:
+            await uplink.ready.wait()
+            uplink.ready.clear()
+            await self._connected.wait()
+            try:
+                await uplink.send_pending(self._encode_audio, self._send)
+            except (LiveConnectionClosed, LocalProtocolError, OSError):
+                # The receive loop sees the same close and reconnects; the unsent chunk
+                # is still in the ring.
+                self._connected.clear()
+                uplink.ready.set()
+
+    async def respond(self, response: FunctionResponse) -> None:
+        """Answer one function call on the current socket (raises if there is none)."""
+        conn = self._conn
+        if conn is None:
+            raise LiveConnectionClosed(1006, "no connection")
+        await conn.send_tool_response([response])
+
+    async def flush(self) -> None:
+        """Send the audio still held, the last partial chunk too (at stop)."""
+        if self._conn is None:
+            return
+        try:
+            sending = self._uplink.send_pending(self._encode_audio, self._send, flush=True)
+            await asyncio.wait_for(sending, 2)
+        except (LiveConnectionClosed, LocalProtocolError, OSError):
+            pass  # the socket is gone (or too slow): the tail is lost either way
+        except Exception as exc:
+            log.warning("could not send the audio still held at stop: %s", exc)
+
+    async def close(self) -> None:
+        """Close the socket (at stop, once the tasks driving it are cancelled)."""
+        self._conn = None
+        self._connected.clear()
+        try:
+            await self._connector.aclose()
+        except Exception as exc:
+            log.warning("closing the Live connection at stop failed: %s", exc)
+
+    # -- internals -------------------------------------------------------------------
+
+    def _encode_audio(self, pcm: npt.NDArray[np.generic]) -> bytes:
+        if self._conn is None:
+            raise LiveConnectionClosed(1006, "no connection")
+        # LocalProtocolError if the connection ended under us: the chunk waits.
+        return self._protocol.audio_message(pcm, sample_rate_hz=GEMINI_INPUT_RATE_HZ)
+
+    async def _send(self, message: bytes) -> None:
+        conn = self._conn
+        if conn is None:
+            raise LiveConnectionClosed(1006, "no connection")
+        await conn.send(message)
+
+    def _set_connection(self, conn: LiveConnection) -> None:
+        self._conn = conn
+        self._go_away.clear()
+        self._connected.set()
+        self._uplink.ready.set()
+
+    async def _serve(self, conn: LiveConnection) -> str:
+        """Run one connection; return why it ended ("goAway" or "dropped: ...")."""
+        receiver = asyncio.create_task(self._receive(conn), name="session-receive")
+        resume = asyncio.create_task(self._resume_when_due(), name="session-resume")
+        try:
+            done, _ = await asyncio.wait({receiver, resume}, return_when=asyncio.FIRST_COMPLETED)
+            going_away = resume in done
+            # Close the old socket before the caller opens the new one, under the send
+            # lock so that no chunk is half-sent: what the old socket took, the server
+            # got (the close handshake flushes it); the rest is still in the ring.
+            async with self._uplink.send_lock:
+                self._connected.clear()
+                self._conn = None
+                try:
+                    await conn.close()
+                except Exception as close_exc:
+                    log.warning("closing the Live connection before moving failed: %s", close_exc)
+        finally:
+            receiver.cancel()
+            resume.cancel()
+            await asyncio.gather(receiver, resume, return_exceptions=True)
+        if going_away:
+            return "goAway"
+        error = receiver.exception() if not receiver.cancelled() else None
+        return f"dropped: {error}" if error is not None else "dropped: server closed the session"
+
+    async def _resume_when_due(self) -> None:
+        """After goAway: return at the first pause, or at the deadline at the latest."""
+        await self._go_away.wait()
+        closes_s = self._protocol.go_away_deadline_s
+        assert closes_s is not None, "the protocol saw goAway before the session did"
+        deadline_s = closes_s - self._resume_margin_s
+        while self._monotonic() < deadline_s:
+            if self._resume.at_pause():
+                return
+            await self._sleep(_PAUSE_POLL_S)
+
+    async def _receive(self, conn: LiveConnection) -> None:
+        while True:
+            for event in await conn.recv():
+                try:
+                    self._on_event(event)
+                except Exception as exc:
+                    detail = f"{type(event).__name__}: {type(exc).__name__}: {exc}"
+                    self.event_errors.report(detail, exc_info=exc)

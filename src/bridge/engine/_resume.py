@@ -1,0 +1,36 @@
+"""When a session may move to a new socket after `goAway`: "is now a pause?".
+
+A synchronous question with no clock of its own: the link asks it while the goAway
+deadline (the protocol's, minus `resume_margin_s`) has not passed, and moves at the
+first pause, or at the deadline whatever the answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from ._vad import EnergyVad
+
+
+class ResumePolicy:
+    """A pause: no reply being generated, no tool running, nobody talking, nothing unanswered."""
+
+    def __init__(
+        self, vad: EnergyVad, generating: Callable[[], bool], tools_busy: Callable[[], bool]
+    ) -> None:
+        self._vad = vad
+        self._generating = generating
+        self._tools_busy = tools_busy
+        self._answered_s = -math.inf
+
+    def answered(self, now_s: float) -> None:
+        """The server closed a turn at `now_s`: user speech before it has been answered."""
+        self._answered_s = now_s
+
+    def at_pause(self) -> bool:
+        """Whether moving to a new socket now would cut nothing off."""
+        vad = self._vad
+        # `last_speech_s`, not `last_loud_s`: a lone click is not a question to wait for.
+        unanswered = not math.isnan(vad.last_speech_s) and vad.last_speech_s > self._answered_s
+        return not (self._generating() or self._tools_busy() or vad.active or unanswered)
