@@ -14,7 +14,7 @@ import pytest
 from pyrogram.enums import ChatMemberStatus, ParseMode
 from pyrogram.errors import FloodWait, MessageNotModified
 
-from bridge._secret import Secret
+from bridge import Secret
 from bridge.engine.events import Transcript, TurnStarted
 from bridge.telegram import (
     AccessPolicy,

@@ -20,7 +20,7 @@ import pytest
 import soundfile
 from test_telegram_transport import CHAT_ID, FakeCalls
 
-from bridge._secret import Secret
+from bridge import Secret
 from bridge.config import BridgeConfig
 from bridge.emulator import Emulator, EmulatorConfig
 from bridge.telegram import AccessPolicy, BridgeRunner
