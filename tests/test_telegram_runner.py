@@ -327,7 +327,7 @@ def test_a_voice_note_is_answered_with_a_voice_note_and_its_transcript(run: Any)
     assert kwargs["caption"].startswith("[echo")
     (complaint,) = client.replies
     assert complaint.startswith(
-        "Could not answer that voice note: voice note is not a readable OGG/Opus audio file"
+        "Could not answer that voice note: voice note: cannot read audio"
     )
 
 

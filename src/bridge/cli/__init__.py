@@ -11,6 +11,10 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TypeAlias
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""What each command module's `register(subparsers)` receives."""
 
 # At DEBUG these log whole MTProto requests, api_hash and login codes included.
 _SECRET_LOGGING_LIBRARIES = ("pyrogram", "pytgcalls", "ntgcalls")

@@ -11,9 +11,10 @@ from .._loop import run
 from .._secret import Secret
 from ..emulator import Emulator, EmulatorConfig
 from ..protocol import ConfigError
+from . import Subparsers
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the `emulator` subcommand."""
     parser = subparsers.add_parser(
         "emulator",

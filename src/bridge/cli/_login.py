@@ -12,14 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from .._loop import run
+from . import Subparsers
 
 __all__ = ["register"]
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the `login` subcommand."""
     parser = subparsers.add_parser(
         "login",

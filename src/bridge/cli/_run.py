@@ -24,11 +24,12 @@ from collections.abc import Callable
 from typing import Any
 
 from .._loop import run
+from . import Subparsers
 
 __all__ = ["register"]
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the `run` subcommand."""
     parser = subparsers.add_parser(
         "run",

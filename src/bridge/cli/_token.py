@@ -10,11 +10,12 @@ from .._loop import run
 from .._secret import Secret
 from ..client import Endpoint, mint_token
 from ..protocol import BridgeError, LiveConfig
+from . import Subparsers
 
 _KEY_ENV = "GEMINI_API_KEY"
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the `token` subcommand."""
     parser = subparsers.add_parser(
         "token",

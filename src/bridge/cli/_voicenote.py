@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from .._loop import run
+from . import Subparsers
 
 __all__ = ["register"]
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the `voicenote` subcommand."""
     parser = subparsers.add_parser(
         "voicenote",
