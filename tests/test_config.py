@@ -136,12 +136,6 @@ def test_config_errors_are_bridge_errors_and_name_the_key() -> None:
     assert "$BRIDGE_ENGINE_JITTER_TARGET_MS" in str(info.value)
 
 
-def test_gemini_api_key_wins_over_google_api_key() -> None:
-    env = {"GOOGLE_API_KEY": "google-key-value", "GEMINI_API_KEY": "gemini-key-value"}
-    key = BridgeConfig.load(None, env).endpoint.api_key
-    assert key is not None and key.reveal() == "gemini-key-value"
-
-
 def test_secret_is_public() -> None:
     import bridge
 
