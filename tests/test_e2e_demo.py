@@ -1,4 +1,8 @@
-"""`gemini-tg-bridge demo` as a user runs it: no arguments, no keys, a report and a WAV."""
+"""`gemini-tg-bridge demo` as a user runs it: no keys, a report and a WAV.
+
+The run speaks the first 1.2 s of the bundled sample (`--input`) to keep it short; that
+the bundled sample itself loads is checked without running the demo.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 import soundfile as sf
 
 SPEECH = Path(__file__).resolve().parents[1] / "src" / "bridge" / "data" / "speech-en-48k.wav"
@@ -24,10 +29,14 @@ def best_correlation(needle: npt.NDArray[np.float64], haystack: npt.NDArray[np.f
     return float(np.dot(ref, seg) / np.sqrt(np.dot(ref, ref) * np.dot(seg, seg)))
 
 
+@pytest.mark.realtime
 def test_demo_prints_the_report_and_writes_the_echoed_reply(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_"))}
+    speech, speech_rate_hz = sf.read(SPEECH, dtype="int16")
+    question = speech[: speech_rate_hz * 6 // 5]  # 0.8 s of speech, then a pause
+    sf.write(tmp_path / "question.wav", question, speech_rate_hz, subtype="PCM_16")
     result = subprocess.run(
-        [sys.executable, "-m", "bridge", "demo"],
+        [sys.executable, "-m", "bridge", "demo", "--input", "question.wav"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -37,9 +46,10 @@ def test_demo_prints_the_report_and_writes_the_echoed_reply(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for line in (
+        "demo: 1.20 s of speech via wav",
         "[user  ] [speech",
         "[gemini] [echo",
-        "interrupted;",
+        "[turn 1] interrupted;",
         "uplink processing",
         "downlink processing",
         "user frame in -> bytes on the socket",
@@ -52,15 +62,39 @@ def test_demo_prints_the_report_and_writes_the_echoed_reply(tmp_path: Path) -> N
         assert line in out, f"{line!r} missing from:\n{out}"
     reply, rate_hz = sf.read(tmp_path / "demo-reply.wav", dtype="int16")
     assert rate_hz == 48_000
-    # The echo of ~2.5 s of speech: mostly loud audio, not silence.
+    # The echo of 0.8 s of speech: mostly loud audio, not silence.
     frames = reply[: reply.size // 480 * 480].reshape(-1, 480)
     loud_s = np.count_nonzero(np.abs(frames).max(axis=1) > 1000) / 100
-    assert 1.5 < loud_s < 3.5
-    # And it is the user's own speech, echoed through 48→16→24→48 kHz: measured 0.998.
+    assert 0.6 < loud_s < 1.2
+    # And it is the user's own speech, echoed through 48→16→24→48 kHz: measured 0.999.
     # Time-reversed speech (same spectrum, other content) scores about -0.2, and one lost
     # 10 ms frame splits the match in two, so 0.9 separates "the echo" from anything else.
-    speech, speech_rate_hz = sf.read(SPEECH, dtype="float64")
     assert speech_rate_hz == rate_hz
+    needle = question.astype(np.float64)
     heard = reply.astype(np.float64)
-    assert best_correlation(speech, heard) > 0.9
-    assert abs(best_correlation(speech[::-1].copy(), heard)) < 0.5
+    assert best_correlation(needle, heard) > 0.9
+    assert abs(best_correlation(needle[::-1].copy(), heard)) < 0.5
+
+
+def test_the_bundled_speech_sample_loads_at_the_call_format() -> None:
+    from bridge.cli._demo import _load_speech
+
+    pcm = _load_speech(None, 16_000, 2)
+    assert abs(len(pcm) / 4 / 16_000 - 2.73) < 0.01
+    samples = np.frombuffer(pcm, "<i2").reshape(-1, 2)
+    assert np.array_equal(samples[:, 0], samples[:, 1]) and np.abs(samples).max() > 10_000
+
+
+def test_a_bad_input_file_is_named_without_a_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not audio")
+    result = subprocess.run(
+        [sys.executable, "-m", "bridge", "demo", "--input", str(bad)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert f"demo failed: {bad}: cannot read audio" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -28,7 +28,10 @@ VIAS: tuple[str, ...] = ("wav", "ntgcalls")
 LOUD = 300
 """int16 peak that counts as audible in what the user hears (about -40 dBFS)."""
 BARGE_IN_AFTER_S = 1.5
-"""Round two: how long the reply plays before the user cuts in (less for short speech)."""
+"""Round two: how long the reply plays before the user cuts in, at most..."""
+BARGE_IN_SHARE = 0.4
+"""...and at most this share of the question, so the cut comes while the reply is still
+being generated (the reply echoes the question; a shorter question, a shorter reply)."""
 TURN_TIMEOUT_S = 15.0
 _FRAME_S = FRAME_MS / 1000
 _PAUSE_S = 0.3  # between the two questions, as a person would
@@ -88,8 +91,8 @@ class Round:
 async def converse(user: SimulatedUser, speech: bytes, turns: TurnSignals) -> tuple[Round, Round]:
     """Ask `speech` twice: listen to the first reply, talk over the second."""
     first, second = Round(), Round()
-    speech_s = len(speech) / (2 * user.channels * user.sample_rate_hz)
     start, last = _speak(user, speech)
+    spoken_s = (last - start + 1) * _FRAME_S
     first.speech_start_s = await user.wait_sent(start)
     first.speech_end_s = await user.wait_sent(last) + _FRAME_S
     await asyncio.wait_for(turns.ended.wait(), TURN_TIMEOUT_S)
@@ -102,7 +105,7 @@ async def converse(user: SimulatedUser, speech: bytes, turns: TurnSignals) -> tu
     second.speech_end_s = await user.wait_sent(last) + _FRAME_S
     await asyncio.wait_for(turns.started.wait(), TURN_TIMEOUT_S)
     # Cut in while the reply (as long as the question) is still being generated.
-    await asyncio.sleep(min(BARGE_IN_AFTER_S, 0.6 * speech_s))
+    await asyncio.sleep(min(BARGE_IN_AFTER_S, BARGE_IN_SHARE * spoken_s))
     turns.ended.clear()
     start, _ = _speak(user, speech)
     barge_s = await user.wait_sent(start)
