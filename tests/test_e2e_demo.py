@@ -6,15 +6,18 @@ the bundled sample itself loads is checked without running the demo.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 import soundfile as sf
+from _virtual_clock import VirtualClock
 
 SPEECH = Path(__file__).resolve().parents[1] / "src" / "bridge" / "data" / "speech-en-48k.wav"
 
@@ -98,3 +101,40 @@ def test_a_bad_input_file_is_named_without_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"demo failed: {bad}: cannot read audio" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_simulated_user_speaks_one_frame_per_tick_and_never_bursts(run: Any) -> None:
+    from bridge.transports.wav import WavTransport
+
+    async def scenario() -> tuple[WavTransport, list[float], float]:
+        clock = VirtualClock()
+        user = WavTransport(sample_rate_hz=16_000, monotonic=clock.monotonic, sleep=clock.sleep)
+        got: list[float] = []
+        await user.start(lambda _ssrc, _pcm: got.append(clock.now_s))
+        start = user.say(np.full(1600, 1000, np.int16).tobytes())  # 100 ms
+        await clock.advance(0.045)
+        clock.stall(0.1)  # the event loop is blocked for 100 ms
+        await clock.advance(0.1)
+        sent_s = await user.wait_sent(start + 9)
+        await user.stop()
+        return user, got, sent_s
+
+    user, got, last_speech_s = run(scenario())
+    # One frame at each 10 ms deadline; after the stall the missed deadlines are skipped
+    # (and counted), not made up: the next frame goes out once, at the latest deadline.
+    assert got[:5] == pytest.approx([0.0, 0.01, 0.02, 0.03, 0.04])
+    assert got[5:7] == pytest.approx([0.145, 0.15])
+    assert user.missed_ticks == 9  # the deadlines 0.05 to 0.13
+    assert last_speech_s == pytest.approx(0.18)
+    assert all(b - a >= 0.005 for a, b in itertools.pairwise(got))
+
+
+def test_an_unknown_call_kind_is_named(run: Any) -> None:
+    from bridge.transports.demo import open_call
+
+    async def scenario() -> None:
+        async with open_call("carrier-pigeon"):
+            pass
+
+    with pytest.raises(ValueError, match=r"--via 'carrier-pigeon': expected one of \['wav'"):
+        run(scenario())

@@ -59,6 +59,7 @@ def config_for(emulator: Emulator) -> BridgeConfig:
     )
 
 
+@pytest.mark.realtime
 def test_a_question_in_the_voice_chat_is_answered_paced_and_transcribed(
     run: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -108,6 +109,7 @@ def test_a_question_in_the_voice_chat_is_answered_paced_and_transcribed(
     assert all(API_KEY not in m for m in client.messages.values())
 
 
+@pytest.mark.realtime
 def test_eleven_loud_speakers_are_mixed_without_wrapping(run: Any) -> None:
     async def scenario() -> Any:
         calls, client = FakeCalls(), FakeClient()
