@@ -122,13 +122,14 @@ def _options(**overrides: bool) -> Any:
     from bridge.cli._run import _Options
 
     values: dict[str, Any] = {
-        "chats": (),
-        "allow": (),
+        "chat": [],
+        "config": None,
+        "allow": [],
         "no_admins": False,
         "start_call": False,
         "wait": False,
-        "transcripts": True,
-        "voice_notes": False,
+        "no_transcripts": False,
+        "no_voice_notes": True,
     }
     values.update(overrides)
     return _Options(**values)

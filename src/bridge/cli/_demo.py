@@ -21,6 +21,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,7 +35,7 @@ from ..tools import builtin_tools
 from ..transports import AudioError
 from ..transports.audiofile import read_audio
 from ..transports.demo import VIAS, Round, TurnSignals, converse, heard_between, open_call
-from . import Subparsers
+from . import Subparsers, typed_args
 
 SPEECH_SAMPLE = "data/speech-en-48k.wav"
 RATE_HZ = 48_000
@@ -68,8 +69,18 @@ def register(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=main)  # fmt: skip
 
 
-def main(args: argparse.Namespace) -> int:
+@dataclass(frozen=True, slots=True)
+class _Args:
+    live: bool
+    via: str
+    config: str | None
+    out: str
+    input: str | None
+
+
+def main(parsed: argparse.Namespace) -> int:
     """Run the demo; 0 when a reply was heard and barge-in worked."""
+    args = typed_args(_Args, parsed)
     try:
         config = BridgeConfig.load(args.config)
     except ConfigError as exc:
@@ -90,10 +101,8 @@ def main(args: argparse.Namespace) -> int:
     return code
 
 
-async def _demo(args: argparse.Namespace, config: BridgeConfig) -> int:
-    live: bool = args.live
-    via: str = args.via
-    out: str = args.out
+async def _demo(args: _Args, config: BridgeConfig) -> int:
+    live, via, out = args.live, args.via, args.out
     # Replies stream at 1.2x real time (200 ms bursts), so the server is still generating
     # when the user cuts in and the barge-in is the server's `interrupted`.
     emulator_config = EmulatorConfig(think_time_s=0.05, speed=1.2)

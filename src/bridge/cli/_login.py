@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from .._loop import run
-from . import Subparsers
+from . import Subparsers, typed_args
 
 __all__ = ["register"]
 
@@ -39,8 +40,15 @@ def register(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=main)
 
 
-def main(args: argparse.Namespace) -> int:
+@dataclass(frozen=True, slots=True)
+class _Args:
+    session_file: Path
+    print: bool
+
+
+def main(parsed: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit code."""
+    args = typed_args(_Args, parsed)
     from ..telegram import CredentialsError, TelegramCredentials
     from ..telegram._login import create_session_string, save_session_string
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .._loop import run, stop_on_signals
-from . import Subparsers
+from . import Subparsers, typed_args
 
 if TYPE_CHECKING:
     from pyrogram import Client
@@ -78,27 +78,16 @@ def register(subparsers: Subparsers) -> None:
 
 @dataclass(frozen=True, slots=True)
 class _Options:
-    """The `run` flags that shape the runner, read once from the parsed arguments."""
+    """The `run` arguments, named like their dests."""
 
-    chats: tuple[str, ...]
-    allow: tuple[str, ...]
+    chat: list[str]
+    config: str | None
+    allow: list[str]
     no_admins: bool
     start_call: bool
     wait: bool
-    transcripts: bool
-    voice_notes: bool
-
-    @classmethod
-    def parse(cls, args: argparse.Namespace) -> _Options:
-        return cls(
-            chats=tuple(args.chat),
-            allow=tuple(args.allow),
-            no_admins=bool(args.no_admins),
-            start_call=bool(args.start_call),
-            wait=bool(args.wait),
-            transcripts=not args.no_transcripts,
-            voice_notes=not args.no_voice_notes,
-        )
+    no_transcripts: bool
+    no_voice_notes: bool
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -111,16 +100,15 @@ def main(args: argparse.Namespace) -> int:
     from ..config import BridgeConfig, ConfigError
     from ..telegram import AccessPolicy, CredentialsError, chats_from_args, open_account
 
-    options = _Options.parse(args)
-    config_path: str | None = args.config
-    if not options.chats and not options.wait:
+    options = typed_args(_Options, args)
+    if not options.chat and not options.wait:
         return _fail("give at least one --chat (or --wait to go live on /gemini only)")
     try:
-        config = BridgeConfig.load(config_path)
+        config = BridgeConfig.load(options.config)
     except ConfigError as exc:
         return _fail(f"configuration: {exc}")
     try:
-        chats = chats_from_args(options.chats)
+        chats = chats_from_args(options.chat)
         access = AccessPolicy(
             (*config.telegram.allow, *options.allow),
             admins=config.telegram.admins and not options.no_admins,
@@ -171,9 +159,9 @@ async def _serve(
         calls,
         config,
         access=access,
-        transcripts=options.transcripts,
+        transcripts=not options.no_transcripts,
         start_call=options.start_call,
-        voice_notes=options.voice_notes,
+        voice_notes=not options.no_voice_notes,
     )
     with stop_on_signals(asyncio.Event()) as stop:
         try:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .._loop import run
-from . import Subparsers
+from . import Subparsers, typed_args
 
 __all__ = ["register"]
 
@@ -41,8 +42,18 @@ def register(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=main)
 
 
-def main(args: argparse.Namespace) -> int:
+@dataclass(frozen=True, slots=True)
+class _Args:
+    input: Path
+    output: Path
+    config: str | None
+    live: bool
+    timeout: float
+
+
+def main(parsed: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit code."""
+    args = typed_args(_Args, parsed)
     from ..config import BridgeConfig, ConfigError
     from ..protocol import BridgeError
     from ..telegram import VoiceNoteError, decode_voice_note, encode_voice_note
