@@ -12,10 +12,14 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .._loop import run
 from . import Subparsers, typed_args
+
+if TYPE_CHECKING:
+    from ..config import BridgeConfig
+    from ..telegram import VoiceNoteReply
 
 __all__ = ["register"]
 
@@ -90,7 +94,9 @@ def main(parsed: argparse.Namespace) -> int:
     return 0
 
 
-async def _answer(pcm_16k: bytes, config: Any, *, live: bool, timeout_s: float) -> Any:
+async def _answer(
+    pcm_16k: bytes, config: BridgeConfig, *, live: bool, timeout_s: float
+) -> VoiceNoteReply:
     from ..client import Endpoint
     from ..engine import endpoint, live_config
     from ..telegram import answer_voice_note
