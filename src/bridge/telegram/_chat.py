@@ -16,15 +16,16 @@ from ..engine import PlayoutClock, Session
 from ..transports.tgcalls import GroupCallTransport, VoiceCalls
 from ._transcripts import TranscriptPoster
 
-__all__ = ["ChatBridge", "SessionFactory", "chats_from_args"]
+__all__ = ["ChatBridge", "SessionFactory", "chats_from_args", "default_session"]
 
 SessionFactory = Callable[[BridgeConfig, GroupCallTransport, PlayoutClock], Session]
 """Builds the engine session for one chat (tests substitute their own)."""
 
 
-def _default_session(
+def default_session(
     config: BridgeConfig, transport: GroupCallTransport, clock: PlayoutClock
 ) -> Session:
+    """An engine `Session` on `transport`, driven by the shared `clock`."""
     return Session(config, transport, clock=clock)
 
 
@@ -41,7 +42,7 @@ class ChatBridge:
         *,
         transcripts: bool = True,
         start_call: bool = False,
-        session_factory: SessionFactory = _default_session,
+        session_factory: SessionFactory = default_session,
         on_ended: Callable[[ChatBridge, str], None] | None = None,
     ) -> None:
         self.chat = chat

@@ -29,10 +29,10 @@ from pyrogram.handlers.handler import Handler
 from pyrogram.types import Message
 
 from ..config import BridgeConfig
-from ..engine import PlayoutClock, Session, endpoint, live_config
-from ..transports.tgcalls import GroupCallError, GroupCallTransport, VoiceCalls
+from ..engine import PlayoutClock, endpoint, live_config
+from ..transports.tgcalls import GroupCallError, VoiceCalls
 from ._access import AccessPolicy, chat_id_of
-from ._chat import ChatBridge, SessionFactory
+from ._chat import ChatBridge, SessionFactory, default_session
 from ._credentials import TelegramCredentials
 from ._voicenote import (
     VoiceNoteError,
@@ -84,12 +84,6 @@ def open_account(credentials: TelegramCredentials) -> tuple[Client, VoiceCalls]:
     return client, calls
 
 
-def _default_session(
-    config: BridgeConfig, transport: GroupCallTransport, clock: PlayoutClock
-) -> Session:
-    return Session(config, transport, clock=clock)
-
-
 class TelegramRunner:
     """All bridged chats of one Telegram account, plus commands and voice notes."""
 
@@ -103,7 +97,7 @@ class TelegramRunner:
         transcripts: bool = True,
         start_call: bool = False,
         voice_notes: bool = True,
-        session_factory: SessionFactory = _default_session,
+        session_factory: SessionFactory = default_session,
         voice_note_answer: VoiceNoteAnswer | None = None,
     ) -> None:
         self.client = client
