@@ -123,8 +123,7 @@ def test_eleven_loud_speakers_are_mixed_without_wrapping(run: Any) -> None:
             speakers = {2000 + k: sine(100, n, 0.8) for k in range(11)}
             await speak(calls, speakers)
             await calls.drain()
-            await asyncio.sleep(0.2)
-            await runner.stop()
+            await runner.stop()  # flushes the uplink; leaving the emulator waits for it
             return emulator.sessions[0]
 
     record = run(scenario(), timeout_s=30)
