@@ -147,7 +147,7 @@ async def _exchange_frames(call: Any) -> dict[str, Any]:
 async def _echo_through_the_bridge(call: Any) -> dict[str, Any]:
     """The whole bridge on the call: user → WebRTC → Session → emulator → back."""
     from bridge.config import BridgeConfig
-    from bridge.emulator import Emulator
+    from bridge.emulator import Emulator, EmulatorConfig
     from bridge.engine import Session
     from bridge.engine.events import TurnEnded
     from bridge.transports.loopback import LoopbackTransport
@@ -158,7 +158,7 @@ async def _echo_through_the_bridge(call: Any) -> dict[str, Any]:
 
     question = voice_like(1.0, RATE_HZ, f0_hz=150, syllable_hz=4)
     ended = asyncio.Event()
-    async with Emulator() as emulator:
+    async with Emulator(EmulatorConfig(silence_duration_ms=200)) as emulator:
         config = BridgeConfig().with_overrides(
             endpoint={"url": emulator.url}, transport={"sample_rate_hz": RATE_HZ, "channels": 1}
         )
@@ -267,6 +267,7 @@ def test_demo_via_ntgcalls_reports_latency_including_the_webrtc_leg(tmp_path: Pa
     clip = tmp_path / "question.wav"
     sf.write(clip, speech[: rate_hz * 6 // 5], rate_hz, subtype="PCM_16")
     argv = ["demo", "--via", "ntgcalls", "--input", str(clip), "--out", str(out)]
+    argv += ["--silence-ms", "200"]
     proc = subprocess.run(
         [sys.executable, "-m", "bridge", *argv],
         capture_output=True,

@@ -66,6 +66,13 @@ def register(subparsers: Subparsers) -> None:
         help="where to write the reply the user heard (demo-reply.wav)",
     )
     parser.add_argument("--input", help="speak this audio file instead of the bundled one")
+    parser.add_argument(
+        "--silence-ms",
+        type=int,
+        default=500,
+        metavar="MS",
+        help="silence that ends the user's turn in the local emulator (default: 500)",
+    )
     parser.set_defaults(handler=main)  # fmt: skip
 
 
@@ -76,6 +83,7 @@ class _Args:
     config: str | None
     out: str
     input: str | None
+    silence_ms: int
 
 
 def main(parsed: argparse.Namespace) -> int:
@@ -105,7 +113,9 @@ async def _demo(args: _Args, config: BridgeConfig) -> int:
     live, via, out = args.live, args.via, args.out
     # Replies stream at 1.2x real time (200 ms bursts), so the server is still generating
     # when the user cuts in and the barge-in is the server's `interrupted`.
-    emulator_config = EmulatorConfig(think_time_s=0.05, speed=1.2)
+    emulator_config = EmulatorConfig(
+        think_time_s=0.05, speed=1.2, silence_duration_ms=args.silence_ms
+    )
     async with contextlib.AsyncExitStack() as stack:
         if live:
             where = f"Gemini Live ({config.gemini.model})"
