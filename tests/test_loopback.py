@@ -89,7 +89,7 @@ async def _child(out_path: str) -> None:
 
 
 async def _exchange_frames(call: Any) -> dict[str, Any]:
-    """The user speaks into the call and the bridge's end hears it; then the other way."""
+    """The user speaks into the call and the bridge's end hears it, and the other way."""
     up = voice_like(1.0, RATE_HZ, f0_hz=130, syllable_hz=4)
     down = voice_like(1.0, RATE_HZ, f0_hz=210, syllable_hz=3)
     bot_heard: list[tuple[float, bytes]] = []
@@ -113,16 +113,16 @@ async def _exchange_frames(call: Any) -> dict[str, Any]:
     await call.transport.start(lambda _ssrc, pcm: bot_heard.append((time.monotonic(), pcm)))
     clock = asyncio.create_task(playout())
     await asyncio.sleep(0.5)  # let both jitter buffers settle on steady streams
-    start = call.user.say(up.tobytes())
-    await call.user.wait_drained()
-    await asyncio.sleep(0.4)  # the tail crosses the network and the jitter buffer
-    up_sent_s = call.user.sent_at(start)
+    # Both talk at once, as people do: each direction is its own stream.
     n_user_heard_before = len(call.user.heard)
+    start = call.user.say(up.tobytes())
     outgoing.extend(
         down[i : i + FRAME_SAMPLES].tobytes() for i in range(0, len(down), FRAME_SAMPLES)
     )
+    await call.user.wait_drained()
     await drained.wait()
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(0.4)  # the tails cross the network and the jitter buffers
+    up_sent_s = call.user.sent_at(start)
     clock.cancel()
     user_heard = call.user.heard[n_user_heard_before:]
     bad_size = ""
