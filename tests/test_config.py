@@ -124,3 +124,20 @@ def test_chat_allowlist_from_file_and_environment(tmp_path: Path) -> None:
     assert BridgeConfig.load(path, env).telegram.allow == ("@bob", "42")
     with pytest.raises(ConfigError, match=r"telegram\.allow: must be a list"):
         BridgeConfig.load(write(tmp_path, '[telegram]\nallow = "@alice"\n'), {})
+
+
+def test_config_errors_are_bridge_errors_and_name_the_key() -> None:
+    from bridge.protocol import BridgeError
+
+    with pytest.raises(BridgeError) as info:
+        BridgeConfig.load(None, {"BRIDGE_ENGINE_JITTER_TARGET_MS": "5"})
+    assert isinstance(info.value, ConfigError) and isinstance(info.value, ValueError)
+    assert "engine.jitter_target_ms" in str(info.value)
+    assert "$BRIDGE_ENGINE_JITTER_TARGET_MS" in str(info.value)
+
+
+def test_secret_is_public() -> None:
+    import bridge
+
+    assert "Secret" in bridge.__all__
+    assert repr(bridge.Secret("x")) == "Secret('***')"

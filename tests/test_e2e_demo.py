@@ -1,15 +1,22 @@
-"""`gemini-tg-bridge demo` as a user runs it: no arguments, no keys, a report and a WAV."""
+"""`gemini-tg-bridge demo` as a user runs it: no keys, a report and a WAV.
+
+The run speaks the first 1.2 s of the bundled sample (`--input`) and lets the emulator end
+a turn after 200 ms of silence (`--silence-ms`) to keep it short; that the bundled sample
+itself loads is checked without running the demo. `python -m bridge demo` as a separate
+process is run by the ntgcalls demo test in test_loopback.py.
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import itertools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 import soundfile as sf
+from _virtual_clock import VirtualClock
 
 SPEECH = Path(__file__).resolve().parents[1] / "src" / "bridge" / "data" / "speech-en-48k.wav"
 
@@ -24,43 +31,109 @@ def best_correlation(needle: npt.NDArray[np.float64], haystack: npt.NDArray[np.f
     return float(np.dot(ref, seg) / np.sqrt(np.dot(ref, ref) * np.dot(seg, seg)))
 
 
-def test_demo_prints_the_report_and_writes_the_echoed_reply(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_"))}
-    result = subprocess.run(
-        [sys.executable, "-m", "bridge", "demo"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+@pytest.mark.realtime
+def test_demo_prints_the_report_and_writes_the_echoed_reply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bridge.cli import main
+
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_EPHEMERAL_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    speech, speech_rate_hz = sf.read(SPEECH, dtype="int16")
+    question = speech[: speech_rate_hz * 6 // 5]  # 0.8 s of speech, then a pause
+    sf.write(tmp_path / "question.wav", question, speech_rate_hz, subtype="PCM_16")
+    out_wav = tmp_path / "demo-reply.wav"
+    argv = ["demo", "--input", str(tmp_path / "question.wav"), "--out", str(out_wav)]
+    code = main([*argv, "--silence-ms", "200"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
     for line in (
+        "demo: 1.20 s of speech via wav",
         "[user  ] [speech",
         "[gemini] [echo",
-        "interrupted;",
+        "[turn 1] interrupted;",
         "uplink processing",
         "downlink processing",
         "user frame in -> bytes on the socket",
         "reply audio in -> first frame played",
         "end of user speech -> first reply frame heard",
-        "50 ms think time",
+        "200 ms end-of-speech silence and 50 ms think time",
         "server 'interrupted' -> playout silent   p50",
         "underruns 0",
     ):
         assert line in out, f"{line!r} missing from:\n{out}"
-    reply, rate_hz = sf.read(tmp_path / "demo-reply.wav", dtype="int16")
+    assert "Traceback" not in err
+    reply, rate_hz = sf.read(out_wav, dtype="int16")
     assert rate_hz == 48_000
-    # The echo of ~2.5 s of speech: mostly loud audio, not silence.
+    # The echo of 0.8 s of speech: mostly loud audio, not silence.
     frames = reply[: reply.size // 480 * 480].reshape(-1, 480)
     loud_s = np.count_nonzero(np.abs(frames).max(axis=1) > 1000) / 100
-    assert 1.5 < loud_s < 3.5
-    # And it is the user's own speech, echoed through 48→16→24→48 kHz: measured 0.998.
+    assert 0.6 < loud_s < 1.2
+    # And it is the user's own speech, echoed through 48→16→24→48 kHz: measured 0.999.
     # Time-reversed speech (same spectrum, other content) scores about -0.2, and one lost
     # 10 ms frame splits the match in two, so 0.9 separates "the echo" from anything else.
-    speech, speech_rate_hz = sf.read(SPEECH, dtype="float64")
     assert speech_rate_hz == rate_hz
+    needle = question.astype(np.float64)
     heard = reply.astype(np.float64)
-    assert best_correlation(speech, heard) > 0.9
-    assert abs(best_correlation(speech[::-1].copy(), heard)) < 0.5
+    assert best_correlation(needle, heard) > 0.9
+    assert abs(best_correlation(needle[::-1].copy(), heard)) < 0.5
+
+
+def test_the_bundled_speech_sample_loads_at_the_call_format() -> None:
+    from bridge.cli._demo import _load_speech
+
+    pcm = _load_speech(None, 16_000, 2)
+    assert abs(len(pcm) / 4 / 16_000 - 2.73) < 0.01
+    samples = np.frombuffer(pcm, "<i2").reshape(-1, 2)
+    assert np.array_equal(samples[:, 0], samples[:, 1]) and np.abs(samples).max() > 10_000
+
+
+def test_a_bad_input_file_is_named_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bridge.cli import main
+
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not audio")
+    assert main(["demo", "--input", str(bad), "--out", str(tmp_path / "reply.wav")]) == 1
+    err = capsys.readouterr().err
+    assert f"demo failed: {bad}: cannot read audio" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "reply.wav").exists()
+
+
+def test_the_simulated_user_speaks_one_frame_per_tick_and_never_bursts(run: Any) -> None:
+    from bridge.transports.wav import WavTransport
+
+    async def scenario() -> tuple[WavTransport, list[float], float]:
+        clock = VirtualClock()
+        user = WavTransport(sample_rate_hz=16_000, monotonic=clock.monotonic, sleep=clock.sleep)
+        got: list[float] = []
+        await user.start(lambda _ssrc, _pcm: got.append(clock.now_s))
+        start = user.say(np.full(1600, 1000, np.int16).tobytes())  # 100 ms
+        await clock.advance(0.045)
+        clock.stall(0.1)  # the event loop is blocked for 100 ms
+        await clock.advance(0.1)
+        sent_s = await user.wait_sent(start + 9)
+        await user.stop()
+        return user, got, sent_s
+
+    user, got, last_speech_s = run(scenario())
+    # One frame at each 10 ms deadline; after the stall the missed deadlines are skipped
+    # (and counted), not made up: the next frame goes out once, at the latest deadline.
+    assert got[:5] == pytest.approx([0.0, 0.01, 0.02, 0.03, 0.04])
+    assert got[5:7] == pytest.approx([0.145, 0.15])
+    assert user.missed_ticks == 9  # the deadlines 0.05 to 0.13
+    assert last_speech_s == pytest.approx(0.18)
+    assert all(b - a >= 0.005 for a, b in itertools.pairwise(got))
+
+
+def test_an_unknown_call_kind_is_named(run: Any) -> None:
+    from bridge.transports.demo import open_call
+
+    async def scenario() -> None:
+        async with open_call("carrier-pigeon"):
+            pass
+
+    with pytest.raises(ValueError, match=r"--via 'carrier-pigeon': expected one of \['wav'"):
+        run(scenario())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import stat
 from pathlib import Path
@@ -11,10 +10,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from _virtual_clock import VirtualClock
 from pyrogram.enums import ChatMemberStatus, ParseMode
 from pyrogram.errors import FloodWait, MessageNotModified
 
-from bridge._secret import Secret
+from bridge import Secret
 from bridge.engine.events import Transcript, TurnStarted
 from bridge.telegram import (
     AccessPolicy,
@@ -29,11 +29,13 @@ CHAT = -1001
 
 
 class FakeChat:
-    """Records messages like Telegram would show them; can answer with FloodWait."""
+    """Records messages like Telegram would show them, with the virtual time of each call;
+    can answer with FloodWait."""
 
-    def __init__(self, flood_waits: int = 0, flood_s: int = 1) -> None:
+    def __init__(self, clock: VirtualClock | None = None, flood_waits: int = 0, flood_s: int = 1):
+        self.clock = clock or VirtualClock()
         self.messages: dict[int, str] = {}
-        self.calls: list[tuple[str, int, str]] = []
+        self.calls: list[tuple[float, str, int, str]] = []
         self.flood_waits = flood_waits
         self.flood_s = flood_s
         self._next_id = 1
@@ -48,7 +50,7 @@ class FakeChat:
         self._maybe_flood()
         message_id, self._next_id = self._next_id, self._next_id + 1
         self.messages[message_id] = text
-        self.calls.append(("send", message_id, text))
+        self.calls.append((self.clock.now_s, "send", message_id, text))
         return SimpleNamespace(id=message_id)
 
     async def edit_message_text(
@@ -58,24 +60,31 @@ class FakeChat:
         if self.messages[message_id] == text:
             raise MessageNotModified()
         self.messages[message_id] = text
-        self.calls.append(("edit", message_id, text))
+        self.calls.append((self.clock.now_s, "edit", message_id, text))
 
 
 def words(role: str, turn_id: int, text: str, final: bool = False) -> Transcript:
     return Transcript(role=role, turn_id=turn_id, text=text, final=final)  # type: ignore[arg-type]
 
 
+def poster_on(chat: FakeChat, clock: VirtualClock, min_interval_s: float) -> TranscriptPoster:
+    return TranscriptPoster(
+        chat, CHAT, min_interval_s=min_interval_s, monotonic=clock.monotonic, sleep=clock.sleep
+    )
+
+
 def test_one_message_per_turn_edited_as_text_streams_in(run: Any) -> None:
     async def scenario() -> FakeChat:
-        chat = FakeChat()
-        poster = TranscriptPoster(chat, CHAT, min_interval_s=0.05)
+        clock = VirtualClock()
+        chat = FakeChat(clock)
+        poster = poster_on(chat, clock, min_interval_s=0.05)
         poster.on_event(TurnStarted(turn_id=0))  # other events are ignored
         poster.on_event(words("user", 0, "what's the"))
         poster.on_event(words("user", 0, "what's the weather?", final=True))
-        await asyncio.sleep(0.1)
+        await clock.advance(0.1)
         for text in ("It", "It is", "It is sunny", "It is sunny *today*"):
             poster.on_event(words("model", 0, text))
-            await asyncio.sleep(0.02)
+            await clock.advance(0.02)
         poster.on_event(words("model", 0, "It is sunny *today*.", final=True))
         poster.on_event(words("user", 1, "thanks"))
         await poster.close()
@@ -86,53 +95,75 @@ def test_one_message_per_turn_edited_as_text_streams_in(run: Any) -> None:
         1: "🗣 what's the weather?\n🤖 It is sunny *today*.",
         2: "🗣 thanks",
     }
-    # Streaming text is coalesced: fewer calls than updates, one send per turn.
-    assert [kind for kind, _, _ in chat.calls].count("send") == 2
-    assert len(chat.calls) < 7
+    calls = [
+        (round(at_s, 6), kind, message_id, text) for at_s, kind, message_id, text in chat.calls
+    ]
+    # Streaming text is coalesced (the two user updates, and "It is" and "*today*" are
+    # never posted on their own); close() flushes the final text without waiting.
+    assert calls == [
+        (0.0, "send", 1, "🗣 what's the weather?"),
+        (0.1, "edit", 1, "🗣 what's the weather?\n🤖 It"),
+        (0.15, "edit", 1, "🗣 what's the weather?\n🤖 It is sunny"),
+        (0.18, "edit", 1, "🗣 what's the weather?\n🤖 It is sunny *today*."),
+        (0.18, "send", 2, "🗣 thanks"),
+    ]
 
 
 def test_rate_limit_spaces_api_calls(run: Any) -> None:
-    async def scenario() -> tuple[FakeChat, list[float], float]:
-        chat = FakeChat()
-        poster = TranscriptPoster(chat, CHAT, min_interval_s=0.2)
-        loop = asyncio.get_running_loop()
-        times: list[float] = []
-        original = chat.edit_message_text
-
-        async def timed(*args: Any, **kwargs: Any) -> Any:
-            times.append(loop.time())
-            return await original(*args, **kwargs)
-
-        chat.edit_message_text = timed  # type: ignore[method-assign]
+    async def scenario() -> FakeChat:
+        clock = VirtualClock()
+        chat = FakeChat(clock)
+        poster = poster_on(chat, clock, min_interval_s=0.25)
         text = ""
-        started = loop.time()
-        for i in range(30):
+        for i in range(32):
             text += f" w{i}"
             poster.on_event(words("model", 0, text))
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.3)
+            await clock.advance(1 / 32)  # binary fractions: the sums are exact
+        await clock.advance(0.5)
         await poster.close()
-        return chat, times, loop.time() - started
+        return chat
 
-    chat, times, elapsed_s = run(scenario())
-    assert chat.messages[1].endswith("w29")
-    # 30 updates at one call per 0.2 s at most: coalesced, never two calls close together.
-    assert 1 <= len(times) <= elapsed_s / 0.2 + 1 < 30
-    assert all(b - a >= 0.19 for a, b in itertools.pairwise(times))
+    chat = run(scenario())
+    assert chat.messages[1].endswith("w31")
+    # 32 updates over 1 s at one call per 0.25 s at most: five calls, each posting the
+    # newest text at its time (an update due at the same instant comes after the call).
+    assert [at_s for at_s, _, _, _ in chat.calls] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert [text.split()[-1] for _, _, _, text in chat.calls] == ["w0", "w7", "w15", "w23", "w31"]
 
 
 def test_flood_wait_is_waited_out_and_nothing_is_lost(run: Any) -> None:
     async def scenario() -> tuple[FakeChat, TranscriptPoster]:
-        chat = FakeChat(flood_waits=2, flood_s=0)
-        poster = TranscriptPoster(chat, CHAT, min_interval_s=0)
+        clock = VirtualClock()
+        chat = FakeChat(clock, flood_waits=2, flood_s=3)
+        poster = poster_on(chat, clock, min_interval_s=0)
         poster.on_event(words("user", 0, "hello", final=True))
         poster.on_event(words("model", 0, "hi there", final=True))
-        await poster.close()
+        closing = asyncio.ensure_future(poster.close())
+        await clock.advance(10)
+        await closing
         return chat, poster
 
     chat, poster = run(scenario())
     assert poster.flood_waits == 2
     assert chat.messages == {1: "🗣 hello\n🤖 hi there"}
+    # Telegram asked for 3 s twice: the one call that succeeded came 6 s later.
+    assert chat.calls == [(6.0, "send", 1, "🗣 hello\n🤖 hi there")]
+
+
+def test_a_flood_wait_is_capped_at_max_flood_wait_s(run: Any) -> None:
+    async def scenario() -> FakeChat:
+        clock = VirtualClock()
+        chat = FakeChat(clock, flood_waits=1, flood_s=3600)
+        poster = TranscriptPoster(
+            chat, CHAT, max_flood_wait_s=30, monotonic=clock.monotonic, sleep=clock.sleep
+        )
+        poster.on_event(words("model", 0, "hi", final=True))
+        closing = asyncio.ensure_future(poster.close())
+        await clock.advance(60)
+        await closing
+        return chat
+
+    assert run(scenario()).calls == [(30.0, "send", 1, "🤖 hi")]
 
 
 def test_long_transcripts_are_cut_to_telegrams_limit() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import logging
 import os
 import signal
@@ -11,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _telegram_fakes import CHAT_ID, FakeCalls, FakeClient
 
 from bridge.cli import build_parser, main
 
@@ -119,40 +118,47 @@ def test_login_never_overwrites_a_session_file(
     assert existing.read_text() == "old"
 
 
-def _serve_args(**overrides: bool) -> argparse.Namespace:
-    values = {"wait": False, "no_transcripts": False, "start_call": False, "no_voice_notes": True}
+def _options(**overrides: bool) -> Any:
+    from bridge.cli._run import _Options
+
+    values: dict[str, Any] = {
+        "chat": [],
+        "config": None,
+        "allow": [],
+        "no_admins": False,
+        "start_call": False,
+        "wait": False,
+        "no_transcripts": False,
+        "no_voice_notes": True,
+    }
     values.update(overrides)
-    return argparse.Namespace(**values)
+    return _Options(**values)
+
+
+class _SignalWhenLive(FakeCalls):
+    """Sends this process SIGTERM once the bridge has joined, as `kill` would."""
+
+    async def record(self, chat_id: int, stream: Any) -> None:
+        await super().record(chat_id, stream)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def test_run_serves_until_sigterm_then_leaves_the_call_and_stops_the_client(
     run: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from test_telegram_runner import FakeClient
-    from test_telegram_transport import CHAT_ID, FakeCalls
-
     from bridge.cli._run import _serve
     from bridge.config import BridgeConfig
     from bridge.emulator import Emulator
     from bridge.telegram import AccessPolicy
 
-    calls, client = FakeCalls(), FakeClient()
+    calls, client = _SignalWhenLive(), FakeClient()
 
     async def scenario() -> int:
         async with Emulator() as emulator:
             config = BridgeConfig().with_overrides(endpoint={"url": emulator.url})
-
-            async def signal_when_live() -> None:
-                while CHAT_ID not in calls.in_call:
-                    await asyncio.sleep(0.01)
-                os.kill(os.getpid(), signal.SIGTERM)
-
-            killer = asyncio.create_task(signal_when_live())
-            code = await _serve(
-                _serve_args(), config, None, [CHAT_ID], AccessPolicy(), lambda _: (client, calls)
+            return await _serve(
+                _options(), config, None, [CHAT_ID], AccessPolicy(), lambda _: (client, calls)
             )
-            await killer
-            return code
 
     assert run(scenario()) == 0
     out, err = capsys.readouterr()
@@ -171,9 +177,6 @@ def test_run_serves_until_sigterm_then_leaves_the_call_and_stops_the_client(
 def test_run_explains_why_it_could_not_go_live(
     run: Any, capsys: pytest.CaptureFixture[str], chat: str, running: bool, message: str
 ) -> None:
-    from test_telegram_runner import FakeClient
-    from test_telegram_transport import FakeCalls
-
     from bridge.cli._run import _serve
     from bridge.config import BridgeConfig
     from bridge.emulator import Emulator
@@ -185,13 +188,35 @@ def test_run_explains_why_it_could_not_go_live(
         async with Emulator() as emulator:
             config = BridgeConfig().with_overrides(endpoint={"url": emulator.url})
             return await _serve(
-                _serve_args(), config, None, [chat], AccessPolicy(), lambda _: (client, calls)
+                _options(), config, None, [chat], AccessPolicy(), lambda _: (client, calls)
             )
 
     assert run(scenario()) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert client.stopped and calls.left == []
+
+
+def test_run_names_a_revoked_session(run: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from pyrogram.errors import AuthKeyUnregistered
+
+    from bridge.cli._run import _serve
+    from bridge.config import BridgeConfig
+    from bridge.telegram import AccessPolicy
+
+    class RevokedCalls(FakeCalls):
+        async def start(self) -> None:
+            raise AuthKeyUnregistered()
+
+    calls, client = RevokedCalls(), FakeClient()
+    code = run(
+        _serve(
+            _options(), BridgeConfig(), None, [CHAT_ID], AccessPolicy(), lambda _: (client, calls)
+        )
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "session is no longer valid; run `gemini-tg-bridge login`" in err
+    assert client.stopped and calls.played == []
 
 
 def test_most_verbose_logging_keeps_telegram_libraries_above_debug(

@@ -1,9 +1,10 @@
 """The bridge in a (faked-network) Telegram voice chat, end to end through the engine.
 
-Real parts: `BridgeRunner`, `GroupCallTransport`, the engine `Session` with its playout
+Real parts: `TelegramRunner`, `GroupCallTransport`, the engine `Session` with its playout
 clock and mixer, `bridge.client`, and the local emulator speaking the Gemini wire
-format. Faked: only what would reach Telegram (`FakeCalls` from the transport tests and
-a chat that records messages).
+format. Faked: only what would reach Telegram (`FakeCalls` and `FakeClient` from
+`_telegram_fakes`). Commands and voice notes arrive through the handlers the runner
+installs on the client, as pyrogram would deliver them.
 """
 
 from __future__ import annotations
@@ -12,81 +13,21 @@ import asyncio
 import io
 import logging
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 import soundfile
-from test_telegram_transport import CHAT_ID, FakeCalls
+from _telegram_fakes import CHAT_ID, FakeCalls, FakeClient
 
-from bridge._secret import Secret
+from bridge import Secret
 from bridge.config import BridgeConfig
 from bridge.emulator import Emulator, EmulatorConfig
-from bridge.telegram import AccessPolicy, BridgeRunner
+from bridge.engine.events import TurnEnded
+from bridge.telegram import AccessPolicy, TelegramRunner
 
 RATE_HZ = 48_000
 FRAME = RATE_HZ // 100
-
-
-class FakeClient:
-    """The chat side of a pyrogram Client: messages, replies, handlers, admin lookups."""
-
-    def __init__(self) -> None:
-        self.messages: dict[int, str] = {}
-        self.replies: list[str] = []
-        self.handlers: list[Any] = []
-        self.stopped = False
-        self.voices: list[tuple[int, bytes, dict[str, Any]]] = []
-        self._next = 1
-
-    async def send_message(self, chat_id: Any, text: str, *, parse_mode: Any = None) -> Any:
-        self.messages[self._next] = text
-        self._next += 1
-        return SimpleNamespace(id=self._next - 1)
-
-    async def edit_message_text(
-        self, chat_id: Any, message_id: int, text: str, *, parse_mode: Any = None
-    ) -> None:
-        self.messages[message_id] = text
-
-    async def stop(self) -> None:
-        self.stopped = True
-
-    async def download_media(self, message: Any, in_memory: bool = False) -> Any:
-        assert in_memory
-        return io.BytesIO(message.voice_bytes)
-
-    async def send_voice(self, chat_id: int, voice: Any, **kwargs: Any) -> None:
-        self.voices.append((chat_id, voice.getvalue(), kwargs))
-
-    def add_handler(self, handler: Any, group: int = 0) -> tuple[Any, int]:
-        self.handlers.append(handler)
-        return handler, group
-
-    def remove_handler(self, handler: Any, group: int = 0) -> None:
-        self.handlers.remove(handler)
-
-    async def get_chat_member(self, chat_id: int, user_id: int) -> Any:
-        from pyrogram.enums import ChatMemberStatus
-
-        admin = user_id == 1
-        return SimpleNamespace(
-            status=ChatMemberStatus.ADMINISTRATOR if admin else ChatMemberStatus.MEMBER
-        )
-
-    def command(self, text: str, user_id: int) -> Any:
-        replies = self.replies
-
-        async def reply_text(reply: str, parse_mode: Any = None) -> None:
-            replies.append(reply)
-
-        return SimpleNamespace(
-            chat=SimpleNamespace(id=CHAT_ID),
-            from_user=SimpleNamespace(id=user_id, username=None),
-            command=[text.lstrip("/")],
-            reply_text=reply_text,
-        )
 
 
 def sine(freq_hz: float, n_samples: int, amplitude: float, start: int = 0) -> np.ndarray:
@@ -118,6 +59,7 @@ def config_for(emulator: Emulator) -> BridgeConfig:
     )
 
 
+@pytest.mark.realtime
 def test_a_question_in_the_voice_chat_is_answered_paced_and_transcribed(
     run: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -126,18 +68,19 @@ def test_a_question_in_the_voice_chat_is_answered_paced_and_transcribed(
     async def scenario() -> tuple[FakeCalls, FakeClient, Any]:
         calls, client = FakeCalls(), FakeClient()
         async with Emulator(EmulatorConfig(input_transcript="hello gemini")) as emulator:
-            runner = BridgeRunner(client, calls, config_for(emulator), voice_notes=False)
+            runner = TelegramRunner(client, calls, config_for(emulator), voice_notes=False)
             bridge = await runner.go_live(CHAT_ID)
+            assert bridge.session is not None
+            played_out = asyncio.Event()
+            bridge.session.add_listener(
+                lambda event: played_out.set() if isinstance(event, TurnEnded) else None
+            )
             question = np.concatenate(
                 [sine(200, RATE_HZ * 6 // 10, 0.5), np.zeros(RATE_HZ, np.int16)]
             )
             await speak(calls, {1001: question}, stall_at=20)
             await calls.drain()
-            for _ in range(300):
-                if bridge.session.counters["turns"]:
-                    break
-                await asyncio.sleep(0.02)
-            await asyncio.sleep(0.8)  # let the reply play out
+            await played_out.wait()
             await runner.stop()
             return calls, client, emulator.sessions[0]
 
@@ -166,12 +109,13 @@ def test_a_question_in_the_voice_chat_is_answered_paced_and_transcribed(
     assert all(API_KEY not in m for m in client.messages.values())
 
 
+@pytest.mark.realtime
 def test_eleven_loud_speakers_are_mixed_without_wrapping(run: Any) -> None:
     async def scenario() -> Any:
         calls, client = FakeCalls(), FakeClient()
         config = EmulatorConfig(silence_duration_ms=2000)
         async with Emulator(config) as emulator:
-            runner = BridgeRunner(
+            runner = TelegramRunner(
                 client, calls, config_for(emulator), voice_notes=False, transcripts=False
             )
             await runner.go_live(CHAT_ID)
@@ -179,8 +123,7 @@ def test_eleven_loud_speakers_are_mixed_without_wrapping(run: Any) -> None:
             speakers = {2000 + k: sine(100, n, 0.8) for k in range(11)}
             await speak(calls, speakers)
             await calls.drain()
-            await asyncio.sleep(0.2)
-            await runner.stop()
+            await runner.stop()  # flushes the uplink; leaving the emulator waits for it
             return emulator.sessions[0]
 
     record = run(scenario(), timeout_s=30)
@@ -208,16 +151,21 @@ def test_commands_are_limited_to_admins_and_start_and_stop_the_bridge(run: Any) 
     async def scenario() -> tuple[FakeCalls, FakeClient]:
         calls, client = FakeCalls(), FakeClient()
         async with Emulator() as emulator:
-            runner = BridgeRunner(client, calls, config_for(emulator), access=AccessPolicy([55]))
+            runner = TelegramRunner(client, calls, config_for(emulator), access=AccessPolicy([55]))
             runner.install_handlers()
             assert len(client.handlers) == 2
-            await runner._command(client.command("/gemini", user_id=7))
+
+            async def command(text: str, user_id: int) -> None:
+                await client.deliver(client.command(text, user_id))
+                await runner.drain()
+
+            await command("/gemini", user_id=7)
             assert calls.played == []
-            await runner._command(client.command("/gemini", user_id=1))
+            await command("/gemini", user_id=1)
             assert CHAT_ID in calls.in_call
-            await runner._command(client.command("/stop", user_id=55))
+            await command("/stop", user_id=55)
             assert CHAT_ID not in calls.in_call
-            await runner._command(client.command("/stop", user_id=1))
+            await command("/stop", user_id=1)
             await runner.stop()
             assert client.handlers == []
         return calls, client
@@ -236,8 +184,10 @@ def test_gemini_in_a_chat_without_a_voice_chat_says_so(run: Any) -> None:
     async def scenario() -> FakeClient:
         calls, client = FakeCalls(voice_chat_running=False), FakeClient()
         async with Emulator() as emulator:
-            runner = BridgeRunner(client, calls, config_for(emulator))
-            await runner._command(client.command("/gemini", user_id=1))
+            runner = TelegramRunner(client, calls, config_for(emulator))
+            runner.install_handlers()
+            await client.deliver(client.command("/gemini", user_id=1))
+            await runner.drain()
             await runner.stop()
         return client
 
@@ -254,15 +204,13 @@ def test_being_kicked_stops_the_session_and_says_so(run: Any) -> None:
     async def scenario() -> tuple[FakeClient, Any]:
         calls, client = FakeCalls(), FakeClient()
         async with Emulator() as emulator:
-            runner = BridgeRunner(client, calls, config_for(emulator))
+            runner = TelegramRunner(client, calls, config_for(emulator))
             bridge = await runner.go_live(CHAT_ID)
             session = bridge.session
             calls.in_call.discard(CHAT_ID)
             await calls.push(ChatUpdate(CHAT_ID, ChatUpdate.Status.KICKED))
-            for _ in range(100):
-                if not bridge.running:
-                    break
-                await asyncio.sleep(0.02)
+            await runner.drain()
+            assert not bridge.running
             await runner.stop()
             return client, session
 
@@ -282,17 +230,6 @@ def test_empty_chat_arguments_are_refused(value: str) -> None:
         chats_from_args([value])
 
 
-def voice_message(client: FakeClient, chat_id: int, data: bytes) -> Any:
-    replies = client.replies
-
-    async def reply_text(reply: str, parse_mode: Any = None) -> None:
-        replies.append(reply)
-
-    return SimpleNamespace(
-        chat=SimpleNamespace(id=chat_id), id=9, voice_bytes=data, reply_text=reply_text
-    )
-
-
 def ogg_question() -> bytes:
     question = np.concatenate(
         [
@@ -310,9 +247,11 @@ def test_a_voice_note_is_answered_with_a_voice_note_and_its_transcript(run: Any)
     async def scenario() -> FakeClient:
         calls, client = FakeCalls(), FakeClient()
         async with Emulator(EmulatorConfig(input_transcript="hi")) as emulator:
-            runner = BridgeRunner(client, calls, config_for(emulator))
-            await runner._voice(voice_message(client, 555, ogg_question()))
-            await runner._voice(voice_message(client, 555, b"OggS not really"))
+            runner = TelegramRunner(client, calls, config_for(emulator))
+            runner.install_handlers()
+            await client.deliver(client.voice(555, ogg_question()))
+            await client.deliver(client.voice(555, b"OggS not really"))
+            await runner.drain()
             await runner.stop()
         return client
 
@@ -326,17 +265,16 @@ def test_a_voice_note_is_answered_with_a_voice_note_and_its_transcript(run: Any)
     assert kwargs["duration"] == 1 and len(kwargs["waveform"]) == 63
     assert kwargs["caption"].startswith("[echo")
     (complaint,) = client.replies
-    assert complaint.startswith(
-        "Could not answer that voice note: voice note is not a readable OGG/Opus audio file"
-    )
+    assert complaint.startswith("Could not answer that voice note: voice note: cannot read audio")
 
 
 def test_voice_notes_in_groups_that_are_not_bridged_are_left_alone(run: Any) -> None:
     async def scenario() -> FakeClient:
         calls, client = FakeCalls(), FakeClient()
-        runner = BridgeRunner(client, calls, BridgeConfig())
-        await runner._on_voice(client, voice_message(client, -100999, ogg_question()))
-        await asyncio.sleep(0.05)
+        runner = TelegramRunner(client, calls, BridgeConfig())
+        runner.install_handlers()
+        await client.deliver(client.voice(-100999, ogg_question()))
+        await runner.drain()
         await runner.stop()
         return client
 

@@ -1,34 +1,24 @@
 """The py-tgcalls group-call transport against a PyTgCalls whose network is faked.
 
-`FakeCalls` keeps py-tgcalls' own handler dispatch (`HandlersHolder._propagate`, the
-real `filters`) and the real types (`StreamFrames`, `Frame`, `MediaStream`,
-`AudioParameters`, `RecordStream`, `ExternalMedia`, `Device`); only what would reach
-Telegram or ntgcalls' WebRTC stack is replaced: joining, leaving, the participant list
-and `send_frame`, which keeps exactly one 10 ms frame per call as ntgcalls does.
+`FakeCalls` (in `_telegram_fakes`) keeps py-tgcalls' own dispatch and types; only what
+would reach Telegram or ntgcalls' WebRTC stack is replaced.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
+from _telegram_fakes import BOT_SSRC, CHAT_ID, FakeCalls, participant
 from ntgcalls import MediaSource
-from pyrogram.errors import PeerIdInvalid
-from pytgcalls.exceptions import NoActiveGroupCall, NotInCallError
-from pytgcalls.handlers.handlers_holder import HandlersHolder
 from pytgcalls.types import (
     ChatUpdate,
     Device,
     Direction,
     Frame,
-    GroupCallConfig,
     GroupCallParticipant,
-    MediaStream,
-    RecordStream,
     StreamFrames,
     UpdatedGroupCallParticipant,
 )
@@ -39,108 +29,6 @@ from bridge.transports.tgcalls import (
     GroupCallTransport,
     NoVoiceChatError,
 )
-
-CHAT_ID = -1001234567890
-ME = 777
-BOT_SSRC = 0xFFFFFFF0  # reported by Telegram as a negative int32
-
-
-def participant(user_id: int, source: int) -> GroupCallParticipant:
-    return GroupCallParticipant(
-        user_id, False, False, False, False, False, False, 100, source, None, None
-    )
-
-
-class _Me:
-    id = ME
-
-
-class _MtProto:
-    me = _Me()
-
-
-class FakeCalls(HandlersHolder):
-    """PyTgCalls with Telegram and WebRTC replaced; dispatch and types are the real ones."""
-
-    def __init__(self, *, voice_chat_running: bool = True) -> None:
-        super().__init__()
-        self.mtproto_client = _MtProto()
-        self.usernames = {"@mygroup": CHAT_ID, "mygroup": CHAT_ID, "-100999": -100999}
-        self.voice_chat_running = voice_chat_running
-        self.in_call: set[int] = set()
-        self.played: list[tuple[int, MediaStream, GroupCallConfig]] = []
-        self.recorded: list[tuple[int, RecordStream]] = []
-        self.sent: list[bytes] = []
-        self.sent_at_s: list[float] = []
-        self.left: list[int] = []
-        self.participants = [participant(ME, BOT_SSRC - 2**32), participant(42, 1001)]
-        self._frame_bytes = 0
-        self._pending: set[asyncio.Task[Any]] = set()
-        self._is_running = False
-
-    async def start(self) -> None:
-        self._is_running = True
-
-    async def resolve_chat_id(self, chat: int | str) -> int:
-        try:
-            return int(chat)
-        except ValueError:
-            if chat not in self.usernames:
-                raise KeyError(f"username {chat} not occupied") from None
-            return self.usernames[chat]
-
-    async def play(self, chat_id: int, stream: MediaStream, config: GroupCallConfig) -> None:
-        if chat_id not in self.usernames.values():
-            raise PeerIdInvalid()  # what Telegram answers for a chat this account cannot see
-        if not self.voice_chat_running and not config.auto_start:
-            raise NoActiveGroupCall()
-        self.voice_chat_running = True
-        mic = stream.microphone
-        assert mic is not None and mic.media_source == MediaSource.EXTERNAL
-        self._frame_bytes = mic.parameters.bitrate * 2 * mic.parameters.channels // 100
-        self.played.append((chat_id, stream, config))
-        self.in_call.add(chat_id)
-
-    async def record(self, chat_id: int, stream: RecordStream) -> None:
-        assert chat_id in self.in_call
-        self.recorded.append((chat_id, stream))
-
-    async def send_frame(self, chat_id: int, device: Device, data: bytes) -> None:
-        if chat_id not in self.in_call:
-            raise NotInCallError()
-        assert device == Device.MICROPHONE
-        # ntgcalls consumes exactly one frame; a short buffer would be over-read.
-        assert len(data) >= self._frame_bytes
-        self.sent.append(data[: self._frame_bytes])
-        self.sent_at_s.append(time.monotonic())
-
-    async def leave_call(self, chat_id: int) -> None:
-        if chat_id not in self.in_call:
-            raise NotInCallError()
-        self.in_call.discard(chat_id)
-        self.left.append(chat_id)
-
-    async def get_participants(self, chat_id: int) -> list[GroupCallParticipant]:
-        return list(self.participants)
-
-    def incoming(self, chat_id: int, frames: list[tuple[int, bytes]]) -> None:
-        """One ntgcalls on_frames batch: scheduled as its own task, as PyTgCalls does."""
-        update = StreamFrames(
-            chat_id,
-            Direction.INCOMING,
-            Device.MICROPHONE,
-            [Frame(ssrc, pcm, Frame.Info()) for ssrc, pcm in frames],
-        )
-        task = asyncio.get_running_loop().create_task(self._propagate(update, self))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def push(self, update: Any) -> None:
-        await self._propagate(update, self)
-
-    async def drain(self) -> None:
-        while self._pending:
-            await asyncio.gather(*self._pending)
 
 
 def tone(n_samples: int, channels: int, amplitude: int = 8000, seed: int = 0) -> bytes:

@@ -75,10 +75,10 @@ def test_a_corrupt_note_is_a_clear_error_without_traceback(
     bad.write_bytes(good[:40] + b"\x00garbage" * 50)
     assert main(["voicenote", str(bad), str(tmp_path / "out.ogg")]) == 1
     err = capsys.readouterr().err
-    assert f"{bad} is not a readable OGG/Opus audio file" in err
+    assert f"{bad}: cannot read audio" in err
     assert "Traceback" not in err
     assert not (tmp_path / "out.ogg").exists()
-    with pytest.raises(VoiceNoteError, match=r"voice note is not a readable .*: [A-Z]") as info:
+    with pytest.raises(VoiceNoteError, match=r"voice note: cannot read audio: [A-Z]") as info:
         decode_voice_note(b"OggS" + bytes(100))
     assert "BytesIO" not in str(info.value)
 
@@ -94,6 +94,13 @@ def test_an_empty_note_is_refused(tmp_path: Path) -> None:
     soundfile.write(empty, np.zeros(0, np.int16), RATE_HZ)
     with pytest.raises(VoiceNoteError, match="contains no audio"):
         decode_voice_note(empty, name="empty.wav")
+
+
+def test_a_note_over_ten_minutes_is_refused(tmp_path: Path) -> None:
+    long = tmp_path / "long.wav"
+    soundfile.write(long, np.zeros(8_000 * 601, np.int16), 8_000)
+    with pytest.raises(VoiceNoteError, match="601 s long; at most 600 s"):
+        decode_voice_note(long, name="long.wav")
 
 
 def test_reply_transcripts_come_back_through_the_client(tmp_path: Path, run: Any) -> None:

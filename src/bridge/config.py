@@ -20,8 +20,12 @@ Every key may also come from the environment as `BRIDGE_<SECTION>_<KEY>` (for ex
 `BRIDGE_ENGINE_UPLINK_CHUNK_MS=40`), and a few well-known names are honoured:
 `GEMINI_API_KEY`, `GOOGLE_API_KEY`, `GEMINI_MODEL`, `GEMINI_VOICE`, `GEMINI_URL`,
 `GEMINI_EPHEMERAL_TOKEN`. The environment wins over the file. Every value is validated and
-a bad one raises `ConfigError` naming the key (and where it came from). Secrets are held in
-`Secret`, so the tree's repr never shows them.
+a bad one raises `InvalidSetting` naming the key (and where it came from). Secrets are held
+in `Secret`, so the tree's repr never shows them.
+
+`InvalidSetting` is a `bridge.protocol.ConfigError` (re-exported here as `ConfigError`), so
+`except ConfigError` or `except BridgeError` catches every configuration problem, whether
+found while reading this tree or while building the Live setup from it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from typing import Any, Self
 
 from ._redact import redact_url
 from ._secret import Secret
+from .protocol.errors import ConfigError
 
 __all__ = [
     "BridgeConfig",
@@ -44,14 +49,20 @@ __all__ = [
     "EndpointConfig",
     "EngineConfig",
     "GeminiConfig",
+    "InvalidSetting",
     "MetricsConfig",
     "TelegramConfig",
     "TransportConfig",
 ]
 
 
-class ConfigError(ValueError):
-    """A configuration value is missing, malformed or out of range; `key` names it."""
+class InvalidSetting(ConfigError):
+    """A configuration value is missing, malformed or out of range.
+
+    `key` names it (`section.key`, or the file or section at fault) and `source` says where
+    it came from (a file path or `$VARIABLE`); the value itself is shown only when it is
+    not a secret.
+    """
 
     def __init__(self, key: str, message: str, source: str = "") -> None:
         self.key = key
@@ -170,7 +181,6 @@ class MetricsConfig:
     histogram_capacity: int = _setting(65_536, _range(64, 10_000_000), "samples kept")
 
 
-# Later entries win: GEMINI_API_KEY over GOOGLE_API_KEY, as in google-genai.
 @dataclass(frozen=True, slots=True)
 class TelegramConfig:
     """The Telegram account that joins the voice chat (a user account: bots cannot)."""
@@ -178,13 +188,14 @@ class TelegramConfig:
     api_id: int = _setting(0, _range(0, 2**31 - 1), "from my.telegram.org; 0 = unset")
     api_hash: Secret | None = _setting(None, None, "from my.telegram.org")  # noqa: RUF009 (_setting returns a dataclass field)
     session_string: Secret | None = _setting(None, None, "a pyrogram session string")  # noqa: RUF009 (_setting returns a dataclass field)
-    chat_id: int = _setting(0, None, "the group whose voice chat to join; 0 = unset")
     allow: tuple[str, ...] = _setting(
         (), None, "user ids or @usernames who may use /gemini and /stop, besides admins"
     )
     admins: bool = _setting(True, None, "group admins may use /gemini and /stop")
 
 
+# Applied in this order, so a later name wins: GEMINI_API_KEY over GOOGLE_API_KEY (google-genai
+# prefers GOOGLE_API_KEY; the bridge follows its own docs, which name GEMINI_API_KEY).
 _ENV_ALIASES: dict[str, tuple[str, str]] = {
     "GOOGLE_API_KEY": ("endpoint", "api_key"),
     "GEMINI_API_KEY": ("endpoint", "api_key"),
@@ -195,7 +206,6 @@ _ENV_ALIASES: dict[str, tuple[str, str]] = {
     "TELEGRAM_API_ID": ("telegram", "api_id"),
     "TELEGRAM_API_HASH": ("telegram", "api_hash"),
     "TELEGRAM_SESSION": ("telegram", "session_string"),
-    "TELEGRAM_CHAT_ID": ("telegram", "chat_id"),
 }
 _ENV_PREFIX = "BRIDGE_"
 
@@ -217,7 +227,7 @@ class BridgeConfig:
             for f in dataclasses.fields(value):
                 _validate(f"{section.name}.{f.name}", f, getattr(value, f.name), "")
         if self.engine.reconnect_max_delay_s < self.engine.reconnect_base_delay_s:
-            raise ConfigError(
+            raise InvalidSetting(
                 "engine.reconnect_max_delay_s", "must not be below reconnect_base_delay_s"
             )
 
@@ -235,12 +245,12 @@ class BridgeConfig:
                 with open(path, "rb") as fh:
                     document = tomllib.load(fh)
             except FileNotFoundError:
-                raise ConfigError("config file", f"{path!r} does not exist") from None
+                raise InvalidSetting("config file", f"{path!r} does not exist") from None
             except tomllib.TOMLDecodeError as exc:
-                raise ConfigError("config file", f"{path!r} is not valid TOML: {exc}") from None
+                raise InvalidSetting("config file", f"{path!r} is not valid TOML: {exc}") from None
             for section, table in document.items():
                 if not isinstance(table, dict):
-                    raise ConfigError(section, "must be a [table]", path)
+                    raise InvalidSetting(section, "must be a [table]", path)
                 for key, value in table.items():
                     raw.setdefault(section, {})[key] = (value, path)
         for name, (section, key) in _ENV_ALIASES.items():
@@ -262,14 +272,16 @@ class BridgeConfig:
             section_type = _SECTIONS.get(section)
             if section_type is None:
                 source = next(iter(values.values()))[1] if values else ""
-                raise ConfigError(section, f"unknown section; known: {sorted(_SECTIONS)}", source)
+                raise InvalidSetting(
+                    section, f"unknown section; known: {sorted(_SECTIONS)}", source
+                )
             hints = typing.get_type_hints(section_type)
             fields_by_name = {f.name: f for f in dataclasses.fields(section_type)}
             kwargs: dict[str, Any] = {}
             for key, (value, source) in values.items():
                 full_key = f"{section}.{key}"
                 if key not in fields_by_name:
-                    raise ConfigError(
+                    raise InvalidSetting(
                         full_key, f"unknown key; known: {sorted(fields_by_name)}", source
                     )
                 converted = _convert(full_key, hints[key], value, source)
@@ -284,11 +296,11 @@ class BridgeConfig:
         for section, values in sections.items():
             current = getattr(self, section, None)
             if current is None:
-                raise ConfigError(section, f"unknown section; known: {sorted(_SECTIONS)}")
+                raise InvalidSetting(section, f"unknown section; known: {sorted(_SECTIONS)}")
             known = {f.name for f in dataclasses.fields(current)}
             for key in values:
                 if key not in known:
-                    raise ConfigError(f"{section}.{key}", f"unknown key; known: {sorted(known)}")
+                    raise InvalidSetting(f"{section}.{key}", f"unknown key; known: {sorted(known)}")
             replaced[section] = dataclasses.replace(current, **values)
         return dataclasses.replace(self, **replaced)
 
@@ -328,14 +340,14 @@ def _convert(key: str, hint: Any, value: Any, source: str) -> Any:
     from_env = isinstance(value, str) and source.startswith("$")
     if hint is Secret:
         if not isinstance(value, str) or not value:
-            raise ConfigError(key, "must be a non-empty string", source)
+            raise InvalidSetting(key, "must be a non-empty string", source)
         return Secret(value)
     if hint is bool:
         if isinstance(value, bool):
             return value
         if from_env and value.lower() in _TRUE | _FALSE:
             return value.lower() in _TRUE
-        raise ConfigError(key, f"must be true or false, got {_shown(value)}", source)
+        raise InvalidSetting(key, f"must be true or false, got {_shown(value)}", source)
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -344,7 +356,7 @@ def _convert(key: str, hint: Any, value: Any, source: str) -> Any:
                 return int(value)
             except ValueError:
                 pass
-        raise ConfigError(key, f"must be an integer, got {_shown(value)}", source)
+        raise InvalidSetting(key, f"must be an integer, got {_shown(value)}", source)
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -353,11 +365,11 @@ def _convert(key: str, hint: Any, value: Any, source: str) -> Any:
                 return float(value)
             except ValueError:
                 pass
-        raise ConfigError(key, f"must be a number, got {_shown(value)}", source)
+        raise InvalidSetting(key, f"must be a number, got {_shown(value)}", source)
     if hint is str:
         if isinstance(value, str):
             return value
-        raise ConfigError(key, f"must be a string, got {_shown(value)}", source)
+        raise InvalidSetting(key, f"must be a string, got {_shown(value)}", source)
     if typing.get_origin(hint) is tuple:
         # A TOML list, or a comma-separated environment value; entries kept as text.
         items = [item.strip() for item in value.split(",") if item.strip()] if from_env else value
@@ -365,7 +377,7 @@ def _convert(key: str, hint: Any, value: Any, source: str) -> Any:
             isinstance(item, (str, int)) and not isinstance(item, bool) for item in items
         ):
             return tuple(str(item) for item in items)
-        raise ConfigError(key, f"must be a list of names or ids, got {_shown(value)}", source)
+        raise InvalidSetting(key, f"must be a list of names or ids, got {_shown(value)}", source)
     raise TypeError(f"{key}: unsupported field type {hint!r}")
 
 
@@ -380,4 +392,4 @@ def _validate(key: str, f: dataclasses.Field[Any], value: Any, source: str) -> N
         return
     problem = check(value)
     if problem:
-        raise ConfigError(key, problem, source)
+        raise InvalidSetting(key, problem, source)

@@ -1,16 +1,35 @@
 """`gemini-tg-bridge` command line: one module per subcommand.
 
 Each module in `COMMANDS` defines `register(subparsers)`, which adds its parser and sets
-`handler=function(args) -> int` as a default.
+`handler=function(args) -> int` as a default. A handler reads its arguments once into a
+typed dataclass (`typed_args`), builds the library objects, runs them and prints what
+they report; the work itself is library code (`bridge.telegram.TelegramRunner`,
+`bridge.transports.demo`, `bridge.telegram.answer_voice_note`, `bridge.emulator`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""What each command module's `register(subparsers)` receives."""
+
+Options = TypeVar("Options", bound="DataclassInstance")
+
+
+def typed_args(options: type[Options], args: argparse.Namespace) -> Options:
+    """The parsed `args` as `options`, a dataclass whose fields are named like the dests."""
+    return options(**{f.name: getattr(args, f.name) for f in dataclasses.fields(options)})
+
 
 # At DEBUG these log whole MTProto requests, api_hash and login codes included.
 _SECRET_LOGGING_LIBRARIES = ("pyrogram", "pytgcalls", "ntgcalls")

@@ -6,14 +6,16 @@ import argparse
 import asyncio
 import os
 import sys
+from dataclasses import dataclass
 
 from .._loop import run
 from .._secret import Secret
-from ..emulator import Emulator, EmulatorConfig
+from ..emulator import Emulator, EmulatorConfig, ReplyMode
 from ..protocol import ConfigError
+from . import Subparsers, typed_args
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the `emulator` subcommand."""
     parser = subparsers.add_parser(
         "emulator",
@@ -64,8 +66,26 @@ async def _serve(config: EmulatorConfig) -> None:
         await emulator.serve_forever()
 
 
-def main(args: argparse.Namespace) -> int:
+@dataclass(frozen=True, slots=True)
+class _Args:
+    host: str
+    port: int
+    certfile: str | None
+    keyfile: str | None
+    api_key: str | None
+    model: list[str]
+    session_seconds: float | None
+    go_away_s: float
+    reply: ReplyMode
+    think_time_s: float
+    chunk_ms: int
+    burst_chunks: int
+    speed: float
+
+
+def main(parsed: argparse.Namespace) -> int:
     """Run the emulator; prints its URL on stdout, serves until Ctrl-C."""
+    args = typed_args(_Args, parsed)
     try:
         config = EmulatorConfig(
             host=args.host,

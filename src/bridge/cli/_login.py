@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .._loop import run
+from . import Subparsers, typed_args
 
 __all__ = ["register"]
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the `login` subcommand."""
     parser = subparsers.add_parser(
         "login",
@@ -39,8 +40,15 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=main)
 
 
-def main(args: argparse.Namespace) -> int:
+@dataclass(frozen=True, slots=True)
+class _Args:
+    session_file: Path
+    print: bool
+
+
+def main(parsed: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit code."""
+    args = typed_args(_Args, parsed)
     from ..telegram import CredentialsError, TelegramCredentials
     from ..telegram._login import create_session_string, save_session_string
 

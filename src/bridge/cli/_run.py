@@ -16,19 +16,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .._loop import run
+from .._loop import run, stop_on_signals
+from . import Subparsers, typed_args
+
+if TYPE_CHECKING:
+    from pyrogram import Client
+
+    from ..config import BridgeConfig
+    from ..telegram import AccessPolicy, TelegramCredentials
+    from ..transports.tgcalls import VoiceCalls
+
+    OpenAccount = Callable[[TelegramCredentials], tuple[Client, VoiceCalls]]
 
 __all__ = ["register"]
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the `run` subcommand."""
     parser = subparsers.add_parser(
         "run",
@@ -67,6 +76,20 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=main)
 
 
+@dataclass(frozen=True, slots=True)
+class _Options:
+    """The `run` arguments, named like their dests."""
+
+    chat: list[str]
+    config: str | None
+    allow: list[str]
+    no_admins: bool
+    start_call: bool
+    wait: bool
+    no_transcripts: bool
+    no_voice_notes: bool
+
+
 def _fail(message: str, code: int = 2) -> int:
     print(f"error: {message}", file=sys.stderr)
     return code
@@ -75,36 +98,39 @@ def _fail(message: str, code: int = 2) -> int:
 def main(args: argparse.Namespace) -> int:
     """Check everything that can be checked offline, then run until a signal."""
     from ..config import BridgeConfig, ConfigError
-    from ..telegram import AccessPolicy, CredentialsError, TelegramCredentials, chats_from_args
+    from ..telegram import AccessPolicy, CredentialsError, chats_from_args, open_account
 
-    if not args.chat and not args.wait:
+    options = typed_args(_Options, args)
+    if not options.chat and not options.wait:
         return _fail("give at least one --chat (or --wait to go live on /gemini only)")
     try:
-        config = BridgeConfig.load(args.config)
+        config = BridgeConfig.load(options.config)
     except ConfigError as exc:
         return _fail(f"configuration: {exc}")
     try:
-        chats = chats_from_args(args.chat)
+        chats = chats_from_args(options.chat)
         access = AccessPolicy(
-            (*config.telegram.allow, *args.allow),
-            admins=config.telegram.admins and not args.no_admins,
+            (*config.telegram.allow, *options.allow),
+            admins=config.telegram.admins and not options.no_admins,
         )
     except ValueError as exc:
         return _fail(str(exc))
     try:
-        credentials = _credentials(config, TelegramCredentials)
+        credentials = _credentials(config)
     except CredentialsError as exc:
         return _fail(str(exc))
     if config.endpoint.api_key is None and config.endpoint.ephemeral_token is None:
         return _fail("missing GEMINI_API_KEY (or endpoint.api_key in the configuration)")
-    code = run(_serve(args, config, credentials, chats, access))
+    code = run(_serve(options, config, credentials, chats, access, open_account))
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # ntgcalls may abort during interpreter teardown
 
 
-def _credentials(config: Any, credentials_type: Any) -> Any:
+def _credentials(config: BridgeConfig) -> TelegramCredentials:
     """TG_* from the environment, falling back to the configuration's [telegram] keys."""
+    from ..telegram import TelegramCredentials
+
     env = dict(os.environ)
     telegram = config.telegram
     if telegram.api_id and not env.get("TG_API_ID"):
@@ -113,101 +139,53 @@ def _credentials(config: Any, credentials_type: Any) -> Any:
         env["TG_API_HASH"] = telegram.api_hash.reveal()
     if telegram.session_string is not None and not env.get("TG_SESSION"):
         env["TG_SESSION"] = telegram.session_string.reveal()
-    return credentials_type.from_env(env)
-
-
-def _telegram(credentials: Any) -> tuple[Any, Any]:
-    """The account's MTProto client and the PyTgCalls instance on it (not yet started)."""
-    from pyrogram import Client
-    from pytgcalls import PyTgCalls
-
-    session = credentials.session_string
-    client = Client(
-        "gemini-tg-bridge",
-        api_id=credentials.api_id,
-        api_hash=credentials.api_hash.reveal(),
-        session_string=session.reveal() if session is not None else None,
-        in_memory=True,
-    )
-    return client, PyTgCalls(client)
+    return TelegramCredentials.from_env(env)
 
 
 async def _serve(
-    args: Any,
-    config: Any,
-    credentials: Any,
-    chats: list[Any],
-    access: Any,
-    telegram: Callable[[Any], tuple[Any, Any]] = _telegram,
+    options: _Options,
+    config: BridgeConfig,
+    credentials: TelegramCredentials,
+    chats: list[int | str],
+    access: AccessPolicy,
+    open_account: OpenAccount,
 ) -> int:
-    client, calls = telegram(credentials)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        return await _serve_until_stopped(args, config, chats, access, client, calls, stop)
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    """Run the bridge on the account until a signal; print what happens."""
+    from ..telegram import SessionRevokedError, TelegramConnectError, TelegramRunner
 
-
-async def _serve_until_stopped(
-    args: Any, config: Any, chats: list[Any], access: Any, client: Any, calls: Any, stop: Any
-) -> int:
-    from pyrogram.errors import AuthKeyUnregistered, SessionRevoked, UserDeactivated
-
-    from ..telegram import BridgeRunner
-    from ..transports.tgcalls import GroupCallError
-
-    try:
-        await calls.start()
-    except (AuthKeyUnregistered, SessionRevoked, UserDeactivated):
-        print(
-            "error: the Telegram session is no longer valid; run `gemini-tg-bridge login`",
-            file=sys.stderr,
-        )
-        return 2
-    except Exception as exc:
-        print(f"error: cannot connect to Telegram: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if not getattr(calls, "_is_running", True):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.stop(), 10)
-    runner = BridgeRunner(
+    client, calls = open_account(credentials)
+    runner = TelegramRunner(
         client,
         calls,
         config,
         access=access,
-        transcripts=not args.no_transcripts,
-        start_call=args.start_call,
-        voice_notes=not args.no_voice_notes,
+        transcripts=not options.no_transcripts,
+        start_call=options.start_call,
+        voice_notes=not options.no_voice_notes,
     )
-    runner.install_handlers()
-    try:
-        live = 0
-        if not args.wait:
-            for chat in chats:
-                try:
-                    await runner.go_live(chat)
-                except GroupCallError as exc:
-                    print(f"error: {exc}", file=sys.stderr)
-                    continue
-                except Exception as exc:
-                    print(f"error: {chat}: {type(exc).__name__}: {exc}", file=sys.stderr)
-                    continue
-                live += 1
-                print(f"live in the voice chat of {chat}", flush=True)
-            if live == 0:
-                return 1
-        print("running; Ctrl-C to leave the voice chats and exit", flush=True)
-        await stop.wait()
-    finally:
-        print("leaving the voice chats…", file=sys.stderr, flush=True)
-        await runner.stop()
+    with stop_on_signals(asyncio.Event()) as stop:
         try:
-            await asyncio.wait_for(client.stop(), 10)
-        except Exception as exc:
-            print(f"warning: Telegram client did not stop cleanly: {exc}", file=sys.stderr)
+            await runner.connect()
+        except SessionRevokedError as exc:
+            return _fail(str(exc), 2)
+        except TelegramConnectError as exc:
+            return _fail(str(exc), 1)
+        try:
+            if not options.wait:
+                results = await runner.go_live_in(chats)
+                for chat, problem in results.items():
+                    if problem is None:
+                        print(f"live in the voice chat of {chat}", flush=True)
+                    else:
+                        print(f"error: {problem}", file=sys.stderr)
+                if all(problem is not None for problem in results.values()):
+                    return 1
+            print("running; Ctrl-C to leave the voice chats and exit", flush=True)
+            await stop.wait()
+        finally:
+            print("leaving the voice chats…", file=sys.stderr, flush=True)
+            try:
+                await runner.close()
+            except TelegramConnectError as exc:
+                print(f"warning: {exc}", file=sys.stderr)
     return 0

@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass
 
 from .._loop import run
 from .._secret import Secret
 from ..client import Endpoint, mint_token
 from ..protocol import BridgeError, LiveConfig
+from . import Subparsers, typed_args
 
 _KEY_ENV = "GEMINI_API_KEY"
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the `token` subcommand."""
     parser = subparsers.add_parser(
         "token",
@@ -35,8 +37,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=main)
 
 
-def main(args: argparse.Namespace) -> int:
+@dataclass(frozen=True, slots=True)
+class _Args:
+    uses: int
+    expire_s: float
+    new_session_expire_s: float
+    model: str | None
+    base_url: str
+    api_version: str
+
+
+def main(parsed: argparse.Namespace) -> int:
     """Mint a token; print it on stdout (the key itself is never printed)."""
+    args = typed_args(_Args, parsed)
     key = os.environ.get(_KEY_ENV)
     if not key:
         print(f"token: set ${_KEY_ENV} to your API key", file=sys.stderr)

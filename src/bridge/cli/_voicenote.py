@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .._loop import run
+from . import Subparsers, typed_args
+
+if TYPE_CHECKING:
+    from ..config import BridgeConfig
+    from ..telegram import VoiceNoteReply
 
 __all__ = ["register"]
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the `voicenote` subcommand."""
     parser = subparsers.add_parser(
         "voicenote",
@@ -40,8 +46,18 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=main)
 
 
-def main(args: argparse.Namespace) -> int:
+@dataclass(frozen=True, slots=True)
+class _Args:
+    input: Path
+    output: Path
+    config: str | None
+    live: bool
+    timeout: float
+
+
+def main(parsed: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit code."""
+    args = typed_args(_Args, parsed)
     from ..config import BridgeConfig, ConfigError
     from ..protocol import BridgeError
     from ..telegram import VoiceNoteError, decode_voice_note, encode_voice_note
@@ -78,7 +94,9 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _answer(pcm_16k: bytes, config: Any, *, live: bool, timeout_s: float) -> Any:
+async def _answer(
+    pcm_16k: bytes, config: BridgeConfig, *, live: bool, timeout_s: float
+) -> VoiceNoteReply:
     from ..client import Endpoint
     from ..engine import endpoint, live_config
     from ..telegram import answer_voice_note

@@ -7,9 +7,7 @@ import contextlib
 import hmac
 import logging
 import re
-import secrets
 import ssl
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
@@ -21,6 +19,7 @@ from websockets.http11 import Request, Response
 
 from .._redact import redacting_logger
 from ._config import EmulatorConfig
+from ._handles import HandleRegistry, LogicalSession
 from ._records import SessionRecord
 from ._session import EmulatedConnection
 from ._setup import validate_setup
@@ -33,16 +32,6 @@ _PATH = re.compile(
     r"\.GenerativeService\.(BidiGenerateContent|BidiGenerateContentConstrained)$"
 )
 _RESUME_WAIT_S = 1.0
-
-
-@dataclass(slots=True)
-class LogicalSession:
-    """A session that may span several connections through resumption handles."""
-
-    record: SessionRecord
-    live_handle: str | None = None
-    attached: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set while a connection serves this session."""
 
 
 def _same(a: str | None, b: str) -> bool:
@@ -63,7 +52,7 @@ class Emulator:
         self.config.validate()
         self.sessions: list[SessionRecord] = []
         """Every logical session, in creation order."""
-        self._handles: dict[str, LogicalSession] = {}
+        self._handles = HandleRegistry()
         self._server: Server | None = None
         self._n_open = 0
         self._next_id = 1
@@ -136,16 +125,6 @@ class Emulator:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
-
-    def issue_handle(self, session: LogicalSession) -> str:
-        """A new resumption handle for `session`; older ones become stale."""
-        if session.live_handle is not None:
-            self._handles.pop(session.live_handle, None)
-        handle = secrets.token_urlsafe(18)
-        session.live_handle = handle
-        session.record.handles.append(handle)
-        self._handles[handle] = session
-        return handle
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.partition("?")[0]
@@ -225,7 +204,7 @@ class Emulator:
         session.record.uplink_audio_by_connection.append(0)
         session.attached.set()
         try:
-            connection = EmulatedConnection(self, ws, session, setup)
+            connection = EmulatedConnection(config, self._handles, ws, session, setup)
             await connection.send({"setupComplete": {"sessionId": session.record.session_id}})
             await connection.send_handle()
             await connection.serve()
@@ -242,7 +221,7 @@ class Emulator:
             self._next_id += 1
             self.sessions.append(record)
             return LogicalSession(record)
-        session = self._handles.get(handle)
+        session = self._handles.lookup(handle)
         if session is None:
             raise WireError("Session resumption handle is invalid or expired.")
         if session.attached.is_set():

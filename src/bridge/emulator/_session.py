@@ -7,20 +7,19 @@ import binascii
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from ._audio import REPLY_RATE_HZ, resample_int16, tone
+from ._config import EmulatorConfig
+from ._handles import HandleRegistry, LogicalSession
 from ._records import SessionRecord, TurnRecord
 from ._setup import declared_functions
 from ._vad import EnergyVad
 from ._wire import WireError, b64decode, decode_message, rate_from_mime
-
-if TYPE_CHECKING:
-    from ._server import Emulator, LogicalSession
 
 log = logging.getLogger(__name__)
 _REPLY_MIME = f"audio/pcm;rate={REPLY_RATE_HZ}"
@@ -31,13 +30,14 @@ class EmulatedConnection:
 
     def __init__(
         self,
-        emulator: Emulator,
+        config: EmulatorConfig,
+        handles: HandleRegistry,
         ws: ServerConnection,
         session: LogicalSession,
         setup: dict[str, Any],
     ) -> None:
-        self.emulator = emulator
-        self.config = emulator.config
+        self.config = config
+        self.handles = handles
         self.ws = ws
         self.session = session
         self.record: SessionRecord = session.record
@@ -63,7 +63,7 @@ class EmulatedConnection:
 
     async def send_handle(self) -> None:
         if self.config.resumption_handles:
-            handle = self.emulator.issue_handle(self.session)
+            handle = self.handles.issue(self.session)
             await self.send({"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}})
 
     async def go_away_later(self, lifetime_s: float) -> None:

@@ -1,12 +1,19 @@
-"""The Telegram side of the bridge: chat commands, transcripts, voice notes, login.
+"""The Telegram side of the bridge: the account runner, chat commands, transcripts, voice
+notes, login.
 
 The voice chat audio itself goes through `bridge.transports.tgcalls`; this package is
-everything around it that talks to Telegram as a chat client (kurigram's `pyrogram`).
+everything around it that talks to Telegram as a chat client (kurigram's `pyrogram`):
+
+- `_runner`: `TelegramRunner`, the bridge on one account (connect, chats, commands,
+  voice notes, signals, shutdown), and `open_account`.
+- `_chat`: `ChatBridge`, one chat's session, transport and transcript poster.
+- `_transcripts`, `_access`, `_voicenote`, `_credentials`, `_login`: one job each.
 """
 
 from ._access import AccessPolicy
-from ._chat import BridgeRunner, ChatBridge, chats_from_args
+from ._chat import ChatBridge, chats_from_args
 from ._credentials import CredentialsError, TelegramCredentials
+from ._runner import SessionRevokedError, TelegramConnectError, TelegramRunner, open_account
 from ._transcripts import ChatApi, TranscriptPoster, render_turn
 from ._voicenote import (
     VOICE_NOTE_RATE_HZ,
@@ -21,11 +28,13 @@ from ._voicenote import (
 __all__ = [
     "VOICE_NOTE_RATE_HZ",
     "AccessPolicy",
-    "BridgeRunner",
     "ChatApi",
     "ChatBridge",
     "CredentialsError",
+    "SessionRevokedError",
+    "TelegramConnectError",
     "TelegramCredentials",
+    "TelegramRunner",
     "TranscriptPoster",
     "VoiceNoteError",
     "VoiceNoteReply",
@@ -33,6 +42,7 @@ __all__ = [
     "chats_from_args",
     "decode_voice_note",
     "encode_voice_note",
+    "open_account",
     "render_turn",
     "waveform",
 ]

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
 
+from pyrogram import Client
 from pyrogram.enums import ChatMemberStatus
 from pyrogram.errors.rpc_error import RPCError
+from pyrogram.types import Message, User
 
-__all__ = ["AccessPolicy"]
+__all__ = ["AccessPolicy", "chat_id_of"]
 
 log = logging.getLogger(__name__)
 
 _ADMIN_STATUSES = (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR)
+
+
+def chat_id_of(message: Message) -> int | None:
+    """The id of the chat `message` is in (pyrogram types every field as optional)."""
+    return message.chat.id if message.chat is not None else None
 
 
 class AccessPolicy:
@@ -35,23 +41,24 @@ class AccessPolicy:
             else:
                 raise ValueError(f"allowlist entry {entry!r} is neither a user id nor a username")
 
-    def listed(self, user: Any) -> bool:
-        """True if `user` (a pyrogram User, or None) is on the allowlist."""
+    def listed(self, user: User | None) -> bool:
+        """True if `user` is on the allowlist."""
         if user is None:
             return False
-        username = (getattr(user, "username", None) or "").lower()
+        username = (user.username or "").lower()
         return user.id in self.user_ids or (bool(username) and username in self.usernames)
 
-    async def allows(self, client: Any, message: Any) -> bool:
+    async def allows(self, client: Client, message: Message) -> bool:
         """Whether the sender of `message` may control the bridge in its chat."""
-        user = getattr(message, "from_user", None)
+        user = message.from_user
         if self.listed(user):
             return True
-        if not self.admins or user is None:
+        chat_id = chat_id_of(message)
+        if not self.admins or user is None or chat_id is None:
             return False
         try:
-            member = await client.get_chat_member(message.chat.id, user.id)
+            member = await client.get_chat_member(chat_id, user.id)
         except RPCError as exc:
             log.warning("could not check admin rights: %s", exc)
             return False
-        return getattr(member, "status", None) in _ADMIN_STATUSES
+        return member.status in _ADMIN_STATUSES

@@ -12,15 +12,16 @@ final text of every turn is always written. Text is sent verbatim (no Markdown/H
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from pyrogram.enums import ParseMode
 from pyrogram.errors import FloodWait, MessageNotModified
 from pyrogram.errors.rpc_error import RPCError
 
+from .._pacing import Monotonic, Sleep
 from ..engine.events import Event, Transcript
 
 __all__ = ["ChatApi", "TranscriptPoster"]
@@ -31,14 +32,21 @@ _MAX_MESSAGE_CHARS = 4096  # Telegram's limit for one text message
 _LABELS = {"user": "🗣", "model": "🤖"}
 
 
+class _Posted(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
 class ChatApi(Protocol):
     """The two calls the poster needs (a `pyrogram.Client` has both)."""
 
-    async def send_message(self, chat_id: int | str, text: str, *, parse_mode: Any) -> Any: ...
+    async def send_message(
+        self, chat_id: int | str, text: str, *, parse_mode: ParseMode
+    ) -> _Posted | None: ...
 
     async def edit_message_text(
-        self, chat_id: int | str, message_id: int, text: str, *, parse_mode: Any
-    ) -> Any: ...
+        self, chat_id: int | str, message_id: int, text: str, *, parse_mode: ParseMode
+    ) -> object: ...
 
 
 @dataclass(slots=True)
@@ -64,7 +72,8 @@ class TranscriptPoster:
     """Posts each turn's transcript to `chat_id` and keeps it up to date.
 
     Feed it events with `on_event` (register it with `Session.add_listener`). Call
-    `close()` to write what is pending and stop.
+    `close()` to write what is pending and stop. `monotonic` and `sleep` may be replaced
+    together (a virtual clock in tests).
     """
 
     def __init__(
@@ -74,6 +83,8 @@ class TranscriptPoster:
         *,
         min_interval_s: float = 1.0,
         max_flood_wait_s: float = 300.0,
+        monotonic: Monotonic = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         if min_interval_s < 0:
             raise ValueError(f"min_interval_s must not be negative, got {min_interval_s}")
@@ -81,6 +92,8 @@ class TranscriptPoster:
         self.chat_id = chat_id
         self.min_interval_s = min_interval_s
         self.max_flood_wait_s = max_flood_wait_s
+        self._monotonic = monotonic
+        self._sleep = sleep
         self._turns: dict[int, _Turn] = {}
         self._dirty: list[int] = []
         self._wake = asyncio.Event()
@@ -113,8 +126,7 @@ class TranscriptPoster:
             self._task = None
 
     async def _write_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_call_at = 0.0
+        next_call_at = -float("inf")
         while True:
             if not self._dirty:
                 if self._closing:
@@ -122,21 +134,29 @@ class TranscriptPoster:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            delay_s = next_call_at - loop.time()
+            delay_s = next_call_at - self._monotonic()
             if delay_s > 0 and not self._closing:
-                # Sleep out the rate limit, but let close() cut it short to flush.
-                with contextlib.suppress(TimeoutError):
-                    self._wake.clear()
-                    await asyncio.wait_for(self._wake.wait(), delay_s)
+                await self._pause(delay_s)
                 continue
             turn_id = self._dirty.pop(0)
             turn = self._turns[turn_id]
             text = render_turn(turn.texts)
             if text != turn.written:
                 await self._write(turn, text)
-                next_call_at = loop.time() + self.min_interval_s
+                next_call_at = self._monotonic() + self.min_interval_s
             if turn.final and turn_id not in self._dirty:
                 del self._turns[turn_id]
+
+    async def _pause(self, delay_s: float) -> None:
+        """Sleep out the rate limit, but let close() cut it short to flush."""
+        self._wake.clear()
+        sleeper = asyncio.ensure_future(self._sleep(delay_s))
+        woken = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((sleeper, woken), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            woken.cancel()
 
     async def _write(self, turn: _Turn, text: str) -> None:
         for _ in range(5):
@@ -146,7 +166,8 @@ class TranscriptPoster:
                     message = await self._api.send_message(
                         self.chat_id, text, parse_mode=ParseMode.DISABLED
                     )
-                    turn.message_id = int(message.id)
+                    # None only for messages Telegram does not post at once (scheduled).
+                    turn.message_id = message.id if message is not None else None
                 else:
                     await self._api.edit_message_text(
                         self.chat_id, turn.message_id, text, parse_mode=ParseMode.DISABLED
@@ -157,7 +178,7 @@ class TranscriptPoster:
                 self.flood_waits += 1
                 wait_s = min(float(exc.value or 1), self.max_flood_wait_s)
                 log.warning("Telegram asked to wait %.0f s before posting again", wait_s)
-                await asyncio.sleep(wait_s)
+                await self._sleep(wait_s)
             except MessageNotModified:
                 turn.written = text
                 return

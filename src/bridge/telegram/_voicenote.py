@@ -1,11 +1,12 @@
 """Answer a voice note: decode OGG/Opus, ask Gemini, encode the spoken reply as OGG/Opus.
 
-The note is decoded with soundfile (libsndfile's OGG/Opus), mixed to mono and resampled
-to 16 kHz by `_dsp.Resampler`, then streamed through `bridge.client` as realtime input in
-`chunk_ms` pieces followed by `audioStreamEnd`, so the server's activity detection ends
-the user's turn without waiting for silence. The reply (24 kHz) is collected until
-`turnComplete`, resampled to 48 kHz (Opus' native rate) and written as a mono OGG/Opus
-voice note. The transcript is the model's output transcription.
+The note is decoded by `bridge.transports.audiofile.read_audio` (libsndfile's OGG/Opus,
+mixed to mono and resampled to 16 kHz by `_dsp.Resampler`), then streamed through
+`bridge.client` as realtime input in `chunk_ms` pieces followed by `audioStreamEnd`, so
+the server's activity detection ends the user's turn without waiting for silence. The
+reply (24 kHz) is collected until `turnComplete`, resampled to 48 kHz (Opus' native rate)
+and written as a mono OGG/Opus voice note. The transcript is the model's output
+transcription.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from ..protocol import (
     TurnComplete,
     encode_audio_stream_end,
 )
+from ..transports import AudioError
+from ..transports.audiofile import read_audio
 
 __all__ = [
     "VOICE_NOTE_RATE_HZ",
@@ -68,30 +71,12 @@ class VoiceNoteReply:
 
 
 def decode_voice_note(note: bytes | str | Path | BinaryIO, *, name: str = "voice note") -> bytes:
-    """The note as int16 mono PCM at 16 kHz. Raises `VoiceNoteError` if it is unreadable."""
-    from _dsp import Resampler
-
-    source: Any = io.BytesIO(note) if isinstance(note, bytes) else note
+    """The note as int16 mono PCM at 16 kHz. Raises `VoiceNoteError` if it is unreadable,
+    empty or longer than ten minutes."""
     try:
-        samples, rate_hz = soundfile.read(source, dtype="int16", always_2d=True)
-    except soundfile.SoundFileError as exc:
-        reason = getattr(exc, "error_string", "") or str(exc)
-        raise VoiceNoteError(f"{name} is not a readable OGG/Opus audio file: {reason}") from None
-    except OSError as exc:
-        raise VoiceNoteError(f"{name} cannot be read: {exc.strerror or exc}") from None
-    n_frames, channels = samples.shape
-    if n_frames == 0:
-        raise VoiceNoteError(f"{name} contains no audio")
-    if n_frames / rate_hz > _MAX_NOTE_S:
-        raise VoiceNoteError(
-            f"{name} is {n_frames / rate_hz:.0f} s long; at most {_MAX_NOTE_S:.0f} s"
-        )
-    if channels > 2:
-        raise VoiceNoteError(f"{name} has {channels} channels; voice notes are mono or stereo")
-    resampler = Resampler(rate_hz, _INPUT_RATE_HZ, in_channels=channels, out_channels=1)
-    pcm = resampler.process(np.ascontiguousarray(samples).reshape(-1))
-    tail = resampler.flush()
-    return pcm.tobytes() + tail.tobytes()
+        return read_audio(note, _INPUT_RATE_HZ, 1, name=name, max_duration_s=_MAX_NOTE_S)
+    except AudioError as exc:
+        raise VoiceNoteError(str(exc)) from None
 
 
 def encode_voice_note(pcm: bytes, sample_rate_hz: int = VOICE_NOTE_RATE_HZ) -> bytes:

@@ -18,6 +18,10 @@ from typing import Protocol
 FRAME_MS = 10
 
 
+class AudioError(ValueError):
+    """An audio file or PCM buffer cannot be used; the message names it and the problem."""
+
+
 class FrameSink(Protocol):
     """Receives one inbound 10 ms frame from one speaker (identified by `ssrc`)."""
 

@@ -4,8 +4,8 @@
 call: each side's signaling data is handed to the other, the key exchange is skipped with
 a shared random key, and both sides capture and play external 10 ms PCM frames. One end
 is the bridge (`LoopbackTransport`, a `Transport`), the other a simulated user
-(`LoopbackUser`) that speaks queued PCM in real time and records what it hears with
-arrival times. Audio crosses the same native path as a Telegram group call: Opus
+(`LoopbackUser`, a `SimulatedUser`) that speaks queued PCM in real time and records what
+it hears with arrival times. Audio crosses the same native path as a Telegram group call: Opus
 encode/decode, RTP over UDP and WebRTC's jitter buffer.
 
 ntgcalls calls back from its own threads; every callback only schedules work on the
@@ -19,14 +19,13 @@ import asyncio
 import contextlib
 import os
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import ntgcalls
 
 from ._base import FRAME_MS, FrameSink, Transport
+from ._user import HeardFrame, SimulatedUser
 
 __all__ = ["HeardFrame", "LoopbackCall", "LoopbackError", "LoopbackTransport", "LoopbackUser"]
 
@@ -37,15 +36,6 @@ _USER_PEER_ID = 2
 
 class LoopbackError(RuntimeError):
     """The loopback call could not be set up or was lost."""
-
-
-@dataclass(frozen=True, slots=True)
-class HeardFrame:
-    """One 10 ms frame received by an endpoint, with its monotonic arrival time."""
-
-    arrival_s: float
-    ssrc: int
-    pcm: bytes
 
 
 class _Endpoint:
@@ -180,89 +170,21 @@ class LoopbackTransport(Transport):
         await self._call.close()
 
 
-class LoopbackUser:
-    """The simulated participant: speaks queued PCM in real time, records what it hears.
+class LoopbackUser(SimulatedUser):
+    """The simulated participant: speaks queued PCM into the call, records what it hears.
 
-    A pacing task sends exactly one 10 ms frame per tick against absolute deadlines
-    (silence when nothing is queued) and skips ticks it missed rather than bursting.
-    `sent_at(i)` gives the monotonic time frame `i` of the user's outgoing stream was
-    sent, so an onset found in `heard` can be matched to when it was spoken.
+    Paced and recorded like every `SimulatedUser`; arrival times are when ntgcalls handed
+    the frame over, on the same `time.monotonic()` clock as `sent_at`.
     """
 
     def __init__(self, call: LoopbackCall) -> None:
-        self._call = call
+        super().__init__(call.sample_rate_hz, call.channels)
         self._endpoint = call._user
-        self.sample_rate_hz = call.sample_rate_hz
-        self.channels = call.channels
         self.frame_bytes = self._endpoint.frame_bytes
-        self.heard: list[HeardFrame] = []
-        self._queue: deque[bytes] = deque()
-        self._send_times_s: list[float] = []
-        self._spoken_frames: list[int] = []
-        self._task: asyncio.Task[None] | None = None
-        self._endpoint.on_pcm = self._record
+        self._endpoint.on_pcm = lambda arrival_s, ssrc, pcm: self.hear(pcm, ssrc, arrival_s)
 
-    def _record(self, arrival_s: float, ssrc: int, pcm: bytes) -> None:
-        self.heard.append(HeardFrame(arrival_s, ssrc, pcm))
-
-    def say(self, pcm: bytes) -> int:
-        """Queue PCM to speak; returns the outgoing frame index where it starts.
-
-        The PCM is padded with silence to whole 10 ms frames.
-        """
-        if len(pcm) % (2 * self.channels):
-            raise ValueError("PCM length must be a whole number of int16 samples per channel")
-        start_frame = len(self._send_times_s) + len(self._queue)
-        self._spoken_frames.append(start_frame)
-        for offset in range(0, len(pcm), self.frame_bytes):
-            chunk = pcm[offset : offset + self.frame_bytes]
-            self._queue.append(chunk.ljust(self.frame_bytes, b"\0"))
-        return start_frame
-
-    @property
-    def queued_frames(self) -> int:
-        """Frames waiting to be spoken."""
-        return len(self._queue)
-
-    def sent_at(self, frame_index: int) -> float:
-        """Monotonic time at which outgoing frame `frame_index` was sent."""
-        return self._send_times_s[frame_index]
-
-    @property
-    def frames_sent(self) -> int:
-        """Outgoing frames sent so far (speech and silence)."""
-        return len(self._send_times_s)
-
-    def heard_pcm(self) -> bytes:
-        """Everything heard so far, concatenated."""
-        return b"".join(frame.pcm for frame in self.heard)
-
-    def start(self) -> None:
-        """Start the pacing task (sends silence until something is queued)."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._pace())
-
-    async def _pace(self) -> None:
-        silence = bytes(self.frame_bytes)
-        period_s = FRAME_MS / 1000
-        deadline_s = time.monotonic()
-        while True:
-            frame = self._queue.popleft() if self._queue else silence
-            self._send_times_s.append(time.monotonic())
-            await self._endpoint.send(frame)
-            deadline_s += period_s
-            now_s = time.monotonic()
-            if now_s > deadline_s + period_s:
-                deadline_s = now_s  # a stall: resume from now, never send a catch-up burst
-            await asyncio.sleep(max(0.0, deadline_s - now_s))
-
-    async def stop(self) -> None:
-        """Stop speaking."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def _send_frame(self, pcm: bytes) -> None:
+        await self._endpoint.send(pcm)
 
 
 class LoopbackCall:
@@ -319,14 +241,14 @@ class LoopbackCall:
                     f"loopback call not connected within {self.connect_timeout_s} s"
                 ) from None
             self._connected = True
-            self.user.start()
+            self.user.start_speaking()
 
     async def close(self) -> None:
         """Stop the user's pacing and hang up both ends. Safe to call twice."""
         if self._closed:
             return
         self._closed = True
-        await self.user.stop()
+        await self.user.stop_speaking()
         for endpoint in (self._bot, self._user):
             await endpoint.stop()
 

@@ -23,8 +23,8 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 from pyrogram.errors import ChannelInvalid, ChannelPrivate, ChatIdInvalid, PeerIdInvalid
 from pytgcalls import filters
@@ -34,6 +34,7 @@ from pytgcalls.types import (
     Device,
     Direction,
     ExternalMedia,
+    Frame,
     GroupCallConfig,
     GroupCallParticipant,
     MediaStream,
@@ -51,6 +52,7 @@ __all__ = [
     "GroupCallError",
     "GroupCallTransport",
     "NoVoiceChatError",
+    "VoiceCalls",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,10 +75,28 @@ class NoVoiceChatError(GroupCallError):
     """The chat exists but has no voice chat running (and starting one was not allowed)."""
 
 
+class VoiceCalls(Protocol):
+    """What the bridge uses of a `pytgcalls.PyTgCalls` (py-tgcalls ships no type hints)."""
+
+    @property
+    def mtproto_client(self) -> object: ...
+
+    async def start(self) -> object: ...
+    def add_handler(
+        self, func: Callable[..., Awaitable[None]], filters: object = None
+    ) -> object: ...
+    async def resolve_chat_id(self, chat_id: int | str) -> int: ...
+    async def play(self, chat_id: int, stream: object = None, config: object = None) -> None: ...
+    async def record(self, chat_id: int, stream: object = None) -> None: ...
+    async def send_frame(self, chat_id: int, device: Device, data: bytes) -> None: ...
+    async def leave_call(self, chat_id: int) -> None: ...
+    async def get_participants(self, chat_id: int) -> Sequence[GroupCallParticipant]: ...
+
+
 class _Router:
     """One handler per PyTgCalls instance, dispatching frames to each chat's transport."""
 
-    def __init__(self, calls: Any) -> None:
+    def __init__(self, calls: VoiceCalls) -> None:
         self.transports: dict[int, GroupCallTransport] = {}
         calls.add_handler(
             self.on_frames, filters.stream_frame(Direction.INCOMING, Device.MICROPHONE)
@@ -84,26 +104,26 @@ class _Router:
         calls.add_handler(self.on_chat_update, filters.chat_update(ChatUpdate.Status.LEFT_CALL))
         calls.add_handler(self.on_participant, filters.call_participant())
 
-    async def on_frames(self, _client: Any, update: StreamFrames) -> None:
+    async def on_frames(self, _client: object, update: StreamFrames) -> None:
         transport = self.transports.get(update.chat_id)
         if transport is not None:
             transport._deliver(update.frames)
 
-    async def on_chat_update(self, _client: Any, update: ChatUpdate) -> None:
+    async def on_chat_update(self, _client: object, update: ChatUpdate) -> None:
         transport = self.transports.get(update.chat_id)
         if transport is not None:
             transport._call_ended(update.status)
 
-    async def on_participant(self, _client: Any, update: UpdatedGroupCallParticipant) -> None:
+    async def on_participant(self, _client: object, update: UpdatedGroupCallParticipant) -> None:
         transport = self.transports.get(update.chat_id)
         if transport is not None:
             transport._participant_changed(update.action, update.participant)
 
 
-_routers: weakref.WeakKeyDictionary[Any, _Router] = weakref.WeakKeyDictionary()
+_routers: weakref.WeakKeyDictionary[VoiceCalls, _Router] = weakref.WeakKeyDictionary()
 
 
-def _router_for(calls: Any) -> _Router:
+def _router_for(calls: VoiceCalls) -> _Router:
     router = _routers.get(calls)
     if router is None:
         router = _routers[calls] = _Router(calls)
@@ -121,7 +141,7 @@ class GroupCallTransport(Transport):
 
     def __init__(
         self,
-        calls: Any,
+        calls: VoiceCalls,
         chat: int | str,
         *,
         sample_rate_hz: int = 48_000,
@@ -238,7 +258,7 @@ class GroupCallTransport(Transport):
             self._self_user_id = getattr(me, "id", None)
         return self._self_user_id
 
-    def _deliver(self, frames: Any) -> None:
+    def _deliver(self, frames: Sequence[Frame]) -> None:
         sink = self._sink
         if sink is None or not self._joined:
             return
@@ -312,6 +332,8 @@ class GroupCallTransport(Transport):
 
     async def _leave(self) -> None:
         self._joined = False
+        if self.chat_id is None:
+            return
         with contextlib.suppress(NotInCallError, NoActiveGroupCall):
             await self._calls.leave_call(self.chat_id)
 

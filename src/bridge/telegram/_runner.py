@@ -1,0 +1,341 @@
+"""The bridge on one Telegram account: connect, go live in chats, answer commands, stop.
+
+`TelegramRunner` holds one `pyrogram.Client`, one `PyTgCalls` and one playout clock shared
+by every bridged chat (`ChatBridge`). It answers `/gemini` and `/stop` from admins or the
+allowlist and answers voice notes. Its life: `open_account()` builds the clients,
+`connect()` starts them (a revoked session is a `SessionRevokedError`), `go_live_in()`
+joins the chats asked for, and `close()` leaves the calls, flushes the sessions and
+stops the client. The CLI's `run` parses arguments, waits for SIGINT/SIGTERM in between
+(`bridge._loop.stop_on_signals`) and prints what these report.
+
+Handlers only decide and hand off: anything slow (joining a call, asking Gemini about a
+voice note) runs in its own task so Telegram's update dispatch is never held up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+
+from pyrogram import Client, filters
+from pyrogram.enums import ParseMode
+from pyrogram.errors import AuthKeyUnregistered, SessionRevoked, UserDeactivated
+from pyrogram.errors.rpc_error import RPCError
+from pyrogram.handlers import MessageHandler
+from pyrogram.handlers.handler import Handler
+from pyrogram.types import Message
+
+from ..config import BridgeConfig
+from ..engine import PlayoutClock, endpoint, live_config
+from ..transports.tgcalls import GroupCallError, VoiceCalls
+from ._access import AccessPolicy, chat_id_of
+from ._chat import ChatBridge, SessionFactory, default_session
+from ._credentials import TelegramCredentials
+from ._voicenote import (
+    VoiceNoteError,
+    VoiceNoteReply,
+    answer_voice_note,
+    decode_voice_note,
+    encode_voice_note,
+    waveform,
+)
+
+__all__ = [
+    "SessionRevokedError",
+    "TelegramConnectError",
+    "TelegramRunner",
+    "VoiceNoteAnswer",
+    "open_account",
+]
+
+log = logging.getLogger(__name__)
+
+_CAPTION_CHARS = 1024  # Telegram's caption limit
+_CLIENT_STOP_TIMEOUT_S = 10.0
+
+VoiceNoteAnswer = Callable[[bytes], Awaitable[VoiceNoteReply]]
+"""Answers 16 kHz mono PCM with a spoken reply (default: ask Gemini)."""
+
+
+class TelegramConnectError(RuntimeError):
+    """The account could not connect to Telegram; the message says why."""
+
+
+class SessionRevokedError(TelegramConnectError):
+    """The session string no longer logs in (revoked, expired or the account is gone)."""
+
+
+def open_account(credentials: TelegramCredentials) -> tuple[Client, VoiceCalls]:
+    """The account's MTProto client and the PyTgCalls instance on it (not yet started)."""
+    from pytgcalls import PyTgCalls
+
+    session = credentials.session_string
+    client = Client(
+        "gemini-tg-bridge",
+        api_id=credentials.api_id,
+        api_hash=credentials.api_hash.reveal(),
+        session_string=session.reveal() if session is not None else None,
+        in_memory=True,
+    )
+    calls: VoiceCalls = PyTgCalls(client)
+    return client, calls
+
+
+class TelegramRunner:
+    """All bridged chats of one Telegram account, plus commands and voice notes."""
+
+    def __init__(
+        self,
+        client: Client,
+        calls: VoiceCalls,
+        config: BridgeConfig,
+        *,
+        access: AccessPolicy | None = None,
+        transcripts: bool = True,
+        start_call: bool = False,
+        voice_notes: bool = True,
+        session_factory: SessionFactory = default_session,
+        voice_note_answer: VoiceNoteAnswer | None = None,
+    ) -> None:
+        self.client = client
+        self.calls = calls
+        self.config = config
+        self.access = access if access is not None else AccessPolicy()
+        self.clock = PlayoutClock(histogram_capacity=config.metrics.histogram_capacity)
+        self.transcripts = transcripts
+        self.start_call = start_call
+        self.voice_notes = voice_notes
+        self.bridges: dict[int | str, ChatBridge] = {}
+        self._session_factory = session_factory
+        self._answer = voice_note_answer or self._answer_with_gemini
+        self._handlers: list[tuple[Handler, int]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._chats: set[int] = set()
+
+    # -- the account's life ---------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Start the client and PyTgCalls, then install the handlers.
+
+        Raises `SessionRevokedError` when the session no longer logs in and
+        `TelegramConnectError` for anything else; the client is stopped either way.
+        """
+        try:
+            await self.calls.start()
+        except (AuthKeyUnregistered, SessionRevoked, UserDeactivated):
+            await self._stop_client()
+            raise SessionRevokedError(
+                "the Telegram session is no longer valid; run `gemini-tg-bridge login`"
+            ) from None
+        except Exception as exc:
+            await self._stop_client()
+            raise TelegramConnectError(
+                f"cannot connect to Telegram: {type(exc).__name__}: {exc}"
+            ) from None
+        self.install_handlers()
+
+    async def go_live_in(self, chats: Sequence[int | str]) -> dict[int | str, str | None]:
+        """Go live in each chat; map each to None, or to why it could not go live."""
+        results: dict[int | str, str | None] = {}
+        for chat in chats:
+            try:
+                await self.go_live(chat)
+            except GroupCallError as exc:
+                results[chat] = str(exc)
+            except Exception as exc:
+                results[chat] = f"{chat}: {type(exc).__name__}: {exc}"
+            else:
+                results[chat] = None
+        return results
+
+    async def close(self) -> None:
+        """Leave every call, flush the sessions, then stop the client.
+
+        Raises `TelegramConnectError` if the client did not stop cleanly (all else is done).
+        """
+        await self.stop()
+        try:
+            await asyncio.wait_for(self.client.stop(), _CLIENT_STOP_TIMEOUT_S)
+        except Exception as exc:
+            raise TelegramConnectError(f"Telegram client did not stop cleanly: {exc}") from None
+
+    async def _stop_client(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.client.stop(), _CLIENT_STOP_TIMEOUT_S)
+
+    # -- chats ------------------------------------------------------------------------------
+
+    def install_handlers(self) -> None:
+        """Register the command and voice-note handlers on the client."""
+        command = filters.command(["gemini", "stop"]) & filters.group
+        self._handlers.append(self.client.add_handler(MessageHandler(self._on_command, command)))
+        if self.voice_notes:
+            voice = filters.voice & ~filters.me & (filters.private | filters.group)
+            self._handlers.append(self.client.add_handler(MessageHandler(self._on_voice, voice)))
+
+    async def go_live(self, chat: int | str) -> ChatBridge:
+        """Start the bridge in `chat`'s voice chat (idempotent). Raises on failure."""
+        bridge = self._find(chat)
+        if bridge is None:
+            bridge = ChatBridge(
+                self.client,
+                self.calls,
+                chat,
+                self.config,
+                self.clock,
+                transcripts=self.transcripts,
+                start_call=self.start_call,
+                session_factory=self._session_factory,
+                on_ended=self._bridge_ended,
+            )
+        await bridge.start()
+        self.bridges[chat] = bridge
+        if bridge.chat_id is not None:
+            self._chats.add(bridge.chat_id)
+        return bridge
+
+    async def stop_chat(self, chat: int | str) -> bool:
+        """Stop the bridge in `chat`; False if it was not running."""
+        bridge = self._find(chat)
+        if bridge is None or not bridge.running:
+            return False
+        await bridge.stop()
+        return True
+
+    async def stop(self) -> None:
+        """Stop every chat and every handler task: leave calls, flush, close sockets."""
+        for handler, group in self._handlers:
+            with contextlib.suppress(Exception):
+                self.client.remove_handler(handler, group)
+        self._handlers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for bridge in list(self.bridges.values()):
+            with contextlib.suppress(Exception):
+                await bridge.stop()
+        await self.clock.aclose()
+
+    async def drain(self) -> None:
+        """Wait until every command and voice note handed off so far has been handled."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _find(self, chat: int | str) -> ChatBridge | None:
+        bridge = self.bridges.get(chat)
+        if bridge is not None:
+            return bridge
+        for candidate in self.bridges.values():
+            if candidate.chat_id is not None and candidate.chat_id == chat:
+                return candidate
+        return None
+
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _bridge_ended(self, bridge: ChatBridge, reason: str) -> None:
+        self._spawn(self._after_call_ended(bridge, reason))
+
+    async def _after_call_ended(self, bridge: ChatBridge, reason: str) -> None:
+        await bridge.stop()
+        await self._say(
+            bridge.chat, f"Gemini left the voice chat: {reason}. Send /gemini to rejoin."
+        )
+
+    # -- handlers: decide, hand off, return ---------------------------------------------
+
+    async def _on_command(self, client: Client, message: Message) -> None:
+        self._spawn(self._command(message))
+
+    async def _command(self, message: Message) -> None:
+        chat_id = chat_id_of(message)
+        if chat_id is None:
+            return
+        name = (message.command or [""])[0].lower()
+        if not await self.access.allows(self.client, message):
+            await self._reply(message, "Only group admins (or allowlisted users) can do that.")
+            return
+        if name == "stop":
+            stopped = await self.stop_chat(chat_id)
+            await self._reply(
+                message, "Gemini left the voice chat." if stopped else "Gemini is not live here."
+            )
+            return
+        try:
+            await self.go_live(chat_id)
+        except GroupCallError as exc:
+            await self._reply(message, str(exc))
+            return
+        except Exception as exc:
+            # Unexpected errors go to the log, not to the group: their text is not for users.
+            log.warning("could not go live in %s: %s", chat_id, exc)
+            await self._reply(message, "Could not start the bridge; the error is in its log.")
+            return
+        await self._reply(message, "Gemini is live in the voice chat. Talk to it; /stop ends it.")
+
+    async def _on_voice(self, client: Client, message: Message) -> None:
+        chat_id = chat_id_of(message)
+        if chat_id is None:
+            return
+        if chat_id < 0 and chat_id not in self._chats:
+            return  # in groups, only where the bridge was asked to run
+        self._spawn(self._voice(message, chat_id))
+
+    async def _voice(self, message: Message, chat_id: int) -> None:
+        try:
+            media = await self.client.download_media(message, in_memory=True)
+            data = bytes(media.getbuffer()) if isinstance(media, io.BytesIO) else b""
+            pcm_16k = await asyncio.to_thread(decode_voice_note, data)
+            reply = await self._answer(pcm_16k)
+            note = await asyncio.to_thread(encode_voice_note, reply.pcm, reply.sample_rate_hz)
+        except VoiceNoteError as exc:
+            await self._reply(message, f"Could not answer that voice note: {exc}")
+            return
+        except RPCError as exc:
+            log.warning("voice note download failed: %s", exc)
+            return
+        except Exception as exc:
+            log.warning("voice note failed: %s", exc)
+            await self._reply(message, "Could not answer that voice note; the error is in the log.")
+            return
+        file = io.BytesIO(note)
+        file.name = "reply.ogg"
+        try:
+            await self.client.send_voice(
+                chat_id,
+                file,
+                caption=reply.transcript[:_CAPTION_CHARS],
+                parse_mode=ParseMode.DISABLED,
+                duration=max(1, round(reply.duration_s)),
+                waveform=waveform(reply.pcm),
+                reply_to_message_id=message.id,
+            )
+        except RPCError as exc:
+            log.warning("could not send the voice reply: %s", exc)
+
+    async def _answer_with_gemini(self, pcm_16k: bytes) -> VoiceNoteReply:
+        return await answer_voice_note(
+            pcm_16k,
+            live_config(self.config),
+            endpoint(self.config),
+            chunk_ms=self.config.engine.uplink_chunk_ms,
+        )
+
+    async def _reply(self, message: Message, text: str) -> None:
+        try:
+            await message.reply_text(text, parse_mode=ParseMode.DISABLED)
+        except RPCError as exc:
+            log.warning("could not reply in %s: %s", chat_id_of(message), exc)
+
+    async def _say(self, chat: int | str, text: str) -> None:
+        try:
+            await self.client.send_message(chat, text, parse_mode=ParseMode.DISABLED)
+        except RPCError as exc:
+            log.warning("could not post in %s: %s", chat, exc)

@@ -1,0 +1,213 @@
+"""Fakes for what would reach Telegram: the only parts of the Telegram tests not real.
+
+`FakeCalls` keeps py-tgcalls' own handler dispatch (`HandlersHolder._propagate`, the
+real `filters`) and the real types (`StreamFrames`, `Frame`, `MediaStream`,
+`AudioParameters`, `RecordStream`, `ExternalMedia`, `Device`); only what would reach
+Telegram or ntgcalls' WebRTC stack is replaced: joining, leaving, the participant list
+and `send_frame`, which keeps exactly one 10 ms frame per call as ntgcalls does.
+`FakeClient` is the chat side of a pyrogram Client: messages, replies, handlers (called
+as pyrogram would call them), voice notes and admin lookups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from types import SimpleNamespace
+from typing import Any
+
+from ntgcalls import MediaSource
+from pyrogram.enums import ChatMemberStatus
+from pyrogram.errors import PeerIdInvalid
+from pytgcalls.exceptions import NoActiveGroupCall, NotInCallError
+from pytgcalls.handlers.handlers_holder import HandlersHolder
+from pytgcalls.types import (
+    Device,
+    Direction,
+    Frame,
+    GroupCallConfig,
+    GroupCallParticipant,
+    MediaStream,
+    RecordStream,
+    StreamFrames,
+)
+
+CHAT_ID = -1001234567890
+ME = 777
+BOT_SSRC = 0xFFFFFFF0  # reported by Telegram as a negative int32
+
+
+def participant(user_id: int, source: int) -> GroupCallParticipant:
+    return GroupCallParticipant(
+        user_id, False, False, False, False, False, False, 100, source, None, None
+    )
+
+
+class _Me:
+    id = ME
+
+
+class _MtProto:
+    me = _Me()
+
+
+class FakeCalls(HandlersHolder):
+    """PyTgCalls with Telegram and WebRTC replaced; dispatch and types are the real ones."""
+
+    def __init__(self, *, voice_chat_running: bool = True) -> None:
+        super().__init__()
+        self.mtproto_client = _MtProto()
+        self.usernames = {"@mygroup": CHAT_ID, "mygroup": CHAT_ID, "-100999": -100999}
+        self.voice_chat_running = voice_chat_running
+        self.in_call: set[int] = set()
+        self.played: list[tuple[int, MediaStream, GroupCallConfig]] = []
+        self.recorded: list[tuple[int, RecordStream]] = []
+        self.sent: list[bytes] = []
+        self.sent_at_s: list[float] = []
+        self.left: list[int] = []
+        self.participants = [participant(ME, BOT_SSRC - 2**32), participant(42, 1001)]
+        self._frame_bytes = 0
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._is_running = False
+
+    async def start(self) -> None:
+        self._is_running = True
+
+    async def resolve_chat_id(self, chat: int | str) -> int:
+        try:
+            return int(chat)
+        except ValueError:
+            if chat not in self.usernames:
+                raise KeyError(f"username {chat} not occupied") from None
+            return self.usernames[chat]
+
+    async def play(self, chat_id: int, stream: MediaStream, config: GroupCallConfig) -> None:
+        if chat_id not in self.usernames.values():
+            raise PeerIdInvalid()  # what Telegram answers for a chat this account cannot see
+        if not self.voice_chat_running and not config.auto_start:
+            raise NoActiveGroupCall()
+        self.voice_chat_running = True
+        mic = stream.microphone
+        assert mic is not None and mic.media_source == MediaSource.EXTERNAL
+        self._frame_bytes = mic.parameters.bitrate * 2 * mic.parameters.channels // 100
+        self.played.append((chat_id, stream, config))
+        self.in_call.add(chat_id)
+
+    async def record(self, chat_id: int, stream: RecordStream) -> None:
+        assert chat_id in self.in_call
+        self.recorded.append((chat_id, stream))
+
+    async def send_frame(self, chat_id: int, device: Device, data: bytes) -> None:
+        if chat_id not in self.in_call:
+            raise NotInCallError()
+        assert device == Device.MICROPHONE
+        # ntgcalls consumes exactly one frame; a short buffer would be over-read.
+        assert len(data) >= self._frame_bytes
+        self.sent.append(data[: self._frame_bytes])
+        self.sent_at_s.append(time.monotonic())
+
+    async def leave_call(self, chat_id: int) -> None:
+        if chat_id not in self.in_call:
+            raise NotInCallError()
+        self.in_call.discard(chat_id)
+        self.left.append(chat_id)
+
+    async def get_participants(self, chat_id: int) -> list[GroupCallParticipant]:
+        return list(self.participants)
+
+    def incoming(self, chat_id: int, frames: list[tuple[int, bytes]]) -> None:
+        """One ntgcalls on_frames batch: scheduled as its own task, as PyTgCalls does."""
+        update = StreamFrames(
+            chat_id,
+            Direction.INCOMING,
+            Device.MICROPHONE,
+            [Frame(ssrc, pcm, Frame.Info()) for ssrc, pcm in frames],
+        )
+        task = asyncio.get_running_loop().create_task(self._propagate(update, self))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def push(self, update: Any) -> None:
+        await self._propagate(update, self)
+
+    async def drain(self) -> None:
+        while self._pending:
+            await asyncio.gather(*self._pending)
+
+
+class FakeClient:
+    """The chat side of a pyrogram Client: messages, replies, handlers, admin lookups."""
+
+    def __init__(self) -> None:
+        self.messages: dict[int, str] = {}
+        self.replies: list[str] = []
+        self.handlers: list[Any] = []
+        self.stopped = False
+        self.voices: list[tuple[int, bytes, dict[str, Any]]] = []
+        self._next = 1
+
+    async def send_message(self, chat_id: Any, text: str, *, parse_mode: Any = None) -> Any:
+        self.messages[self._next] = text
+        self._next += 1
+        return SimpleNamespace(id=self._next - 1)
+
+    async def edit_message_text(
+        self, chat_id: Any, message_id: int, text: str, *, parse_mode: Any = None
+    ) -> None:
+        self.messages[message_id] = text
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def download_media(self, message: Any, in_memory: bool = False) -> Any:
+        assert in_memory
+        return io.BytesIO(message.voice_bytes)
+
+    async def send_voice(self, chat_id: int, voice: Any, **kwargs: Any) -> None:
+        self.voices.append((chat_id, voice.getvalue(), kwargs))
+
+    def add_handler(self, handler: Any, group: int = 0) -> tuple[Any, int]:
+        self.handlers.append(handler)
+        return handler, group
+
+    def remove_handler(self, handler: Any, group: int = 0) -> None:
+        self.handlers.remove(handler)
+
+    async def get_chat_member(self, chat_id: int, user_id: int) -> Any:
+        admin = user_id == 1
+        return SimpleNamespace(
+            status=ChatMemberStatus.ADMINISTRATOR if admin else ChatMemberStatus.MEMBER
+        )
+
+    def command(self, text: str, user_id: int) -> Any:
+        replies = self.replies
+
+        async def reply_text(reply: str, parse_mode: Any = None) -> None:
+            replies.append(reply)
+
+        return SimpleNamespace(
+            chat=SimpleNamespace(id=CHAT_ID),
+            from_user=SimpleNamespace(id=user_id, username=None),
+            command=[text.lstrip("/")],
+            reply_text=reply_text,
+        )
+
+    def voice(self, chat_id: int, data: bytes) -> Any:
+        replies = self.replies
+
+        async def reply_text(reply: str, parse_mode: Any = None) -> None:
+            replies.append(reply)
+
+        return SimpleNamespace(
+            chat=SimpleNamespace(id=chat_id), id=9, voice_bytes=data, reply_text=reply_text
+        )
+
+    async def deliver(self, message: Any) -> None:
+        """Call the handler for `message` as pyrogram's dispatcher would.
+
+        pyrogram's filters need real `Message` objects, so the fake routes by kind instead:
+        commands to the first handler installed, voice notes to the second.
+        """
+        handler = self.handlers[0 if hasattr(message, "command") else 1]
+        await handler.callback(self, message)
