@@ -93,7 +93,7 @@ def counter_values(
         "uplink_mixer_dropped_frames": uplink.mixer.dropped_frames,
         "uplink_chunks": uplink.chunks_sent,
         "uplink_bytes": uplink.bytes_sent,
-        "uplink_dropped_samples": uplink.ring.dropped,
+        "uplink_dropped_samples": uplink.ring.dropped_samples,
         "downlink_bytes": downlink.bytes_received,
         "downlink_odd_messages": downlink.odd_messages,
         "underruns": downlink.underruns,
