@@ -1,18 +1,31 @@
-"""Keeps credentials out of websockets' handshake logs.
+"""Keeps credentials out of logs and error messages.
 
 At DEBUG level websockets logs every handshake header (`> x-goog-api-key: ...`) and the
 request path with its query. Both our client and the emulator hand websockets a logger
 carrying `RedactCredentials`, so running with `-vv` never prints a key or token.
+`redact_url` masks query credentials and userinfo (`ws://user:KEY@host`); `redact_text`
+masks known secret values wherever they appear in text we echo (a response body from a
+server or proxy that reflects request headers) and caps its length.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 
 MASK = "***"
 SENSITIVE_HEADERS = frozenset({"x-goog-api-key", "authorization", "cookie", "set-cookie"})
 _QUERY_SECRET = re.compile(r"\b((?:key|access_token)=)[^&\s]+", re.IGNORECASE)
+_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/?#\s@]*@", re.IGNORECASE)
+_HEADER_SECRET = re.compile(
+    r"((?:x-goog-api-key|authorization|cookie|set-cookie)\s*[:=]\s*)[^\r\n,;\"']+",
+    re.IGNORECASE,
+)
+# What Google keys and tokens look like, for values that reach us outside a Secret.
+_SECRET_LOOKING = re.compile(r"AIza[0-9A-Za-z_-]{20,}|auth_tokens/\S+|\bya29\.\S+")
+MAX_ECHOED_CHARS = 300
+"""Bodies and exception texts are cut here: an error line is not a place for a page."""
 
 
 class RedactCredentials(logging.Filter):
@@ -34,8 +47,28 @@ class RedactCredentials(logging.Filter):
 
 
 def redact_url(url: str) -> str:
-    """`url` with any `key=` / `access_token=` query values masked, for error messages."""
-    return _QUERY_SECRET.sub(rf"\g<1>{MASK}", url)
+    """`url` with userinfo and `key=` / `access_token=` query values masked."""
+    return _QUERY_SECRET.sub(rf"\g<1>{MASK}", _USERINFO.sub(rf"\g<1>{MASK}@", url))
+
+
+def looks_secret(text: str) -> bool:
+    """Whether `text` contains something shaped like a Google API key or token."""
+    return _SECRET_LOOKING.search(text) is not None
+
+
+def redact_text(
+    text: str, secrets: Iterable[str | None] = (), *, max_chars: int = MAX_ECHOED_CHARS
+) -> str:
+    """`text` safe to echo: each of `secrets` (and key-shaped strings, credential headers,
+    URL credentials) masked wherever it appears, then cut to `max_chars`."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, MASK)
+    text = _HEADER_SECRET.sub(rf"\g<1>{MASK}", redact_url(text))
+    text = _SECRET_LOOKING.sub(MASK, text)
+    if len(text) > max_chars:
+        text = f"{text[:max_chars]}... ({len(text)} characters)"
+    return text
 
 
 def redacting_logger(name: str) -> logging.Logger:

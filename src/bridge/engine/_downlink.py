@@ -23,6 +23,8 @@ from ._metrics import Histogram
 log = logging.getLogger(__name__)
 
 GEMINI_OUTPUT_RATE_HZ = 24_000
+_RESAMPLER_SLACK = 256
+"""Input samples beyond the exact room: the resampler holds some back as filter delay."""
 FADE_MS = 5.0
 """Barge-in and underrun fade: short enough to finish inside the next 10 ms frame."""
 
@@ -41,6 +43,7 @@ class Downlink:
     ) -> None:
         self.sample_rate_hz = sample_rate_hz
         self.channels = channels
+        self._max_ms = max_ms
         self._jitter = JitterBuffer(
             sample_rate_hz, channels, 10, target_ms=target_ms, max_ms=max_ms, fade_ms=FADE_MS
         )
@@ -54,6 +57,8 @@ class Downlink:
         self.bytes_received = 0
         # Whole samples are played; the stray byte cannot be part of the next message's.
         self._odd = FaultReporter("reply audio message is not whole int16 samples", log)
+        self._overfull = FaultReporter("reply audio beyond the playout limit dropped", log)
+        self._dropped_early = 0
 
     @property
     def odd_messages(self) -> int:
@@ -92,8 +97,8 @@ class Downlink:
 
     @property
     def dropped_samples(self) -> int:
-        """Reply audio dropped because the buffer was at `max_ms`."""
-        return self._jitter.dropped_samples
+        """Reply audio dropped (at the output rate) because the buffer was at `max_ms`."""
+        return self._jitter.dropped_samples + self._dropped_early
 
     def mark_end(self) -> None:
         """The reply is complete: play what is queued without waiting for the target."""
@@ -116,6 +121,15 @@ class Downlink:
             self._odd.report(
                 f"{len(pcm)} bytes: playing {usable // 2} samples, dropping the last byte"
             )
+        # Audio the buffer cannot take is dropped before it is resampled, so one huge
+        # message costs a slice, not a resampling pass over all of it.
+        room_ms = self._max_ms - self._jitter.depth_ms
+        room_bytes = 2 * max(0, int(room_ms * rate_hz / 1000) + _RESAMPLER_SLACK)
+        if usable > room_bytes:
+            dropped_ms = (usable - room_bytes) * 500 / rate_hz
+            self._dropped_early += round(dropped_ms * self.sample_rate_hz / 1000)
+            self._overfull.report(f"{dropped_ms:.0f} ms of a {usable // 2}-sample message")
+            usable = room_bytes
         out = self._resampler(rate_hz).process(memoryview(pcm)[:usable])
         accepted = self._jitter.push(out.data)
         elapsed_ns = time.perf_counter_ns() - started_ns

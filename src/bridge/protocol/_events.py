@@ -31,11 +31,35 @@ class ModelText:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelMedia:
+    """Non-audio `inlineData` in a reply (an image, video, text or application blob).
+
+    Never played: only `audio/pcm` is reply audio.
+    """
+
+    mime_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class InputTranscription:
     """Transcription of the user's speech; `text` is an increment, not cumulative."""
 
     text: str
     finished: bool = False
+    language_code: str | None = None
+    speaker_label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InterimInputTranscription:
+    """A live caption of the user's speech so far; later ones replace it, the final text
+    comes in `InputTranscription`."""
+
+    text: str
+    finished: bool = False
+    language_code: str | None = None
+    speaker_label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +68,8 @@ class OutputTranscription:
 
     text: str
     finished: bool = False
+    language_code: str | None = None
+    speaker_label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +90,49 @@ class TurnComplete:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnCompleteReason:
+    """Why the turn ended (e.g. "NEED_MORE_INPUT"), sent without `turnComplete: true`."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingForInput:
+    """The model is waiting for the user (nothing more will come until they speak)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroundingMetadata:
+    """Search grounding of the reply (sources, queries), kept verbatim."""
+
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PartialArg:
+    """One streamed piece of a call's arguments: `value` at `json_path` ("$.city").
+
+    A string value may arrive in pieces at the same path; they are concatenated.
+    """
+
+    json_path: str
+    value: str | float | bool | None
+    will_continue: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionCall:
-    """One call the model asks the client to run; answer with a `FunctionResponse` of `id`."""
+    """One call the model asks the client to run; answer with a `FunctionResponse` of `id`.
+
+    A streamed call comes in pieces with one `id`: `will_continue=True` on all but the
+    last, arguments in `partial_args`, the name possibly only on the first piece.
+    """
 
     id: str
     name: str
     args: Mapping[str, Any] = field(default_factory=dict)
+    will_continue: bool = False
+    partial_args: tuple[PartialArg, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +176,8 @@ class UsageMetadata:
 
 @dataclass(frozen=True, slots=True)
 class VoiceActivity:
-    """Server VAD signal: `kind` is "ACTIVITY_START" or "ACTIVITY_END"."""
+    """Server VAD signal: `kind` is "ACTIVITY_START" / "ACTIVITY_END" (`voiceActivity`),
+    or "VAD_SIGNAL_TYPE_SOS" / "VAD_SIGNAL_TYPE_EOS" (`voiceActivityDetectionSignal`)."""
 
     kind: str
 
@@ -130,11 +194,16 @@ ServerEvent = (
     SetupComplete
     | ModelAudio
     | ModelText
+    | ModelMedia
     | InputTranscription
+    | InterimInputTranscription
     | OutputTranscription
     | Interrupted
     | GenerationComplete
     | TurnComplete
+    | TurnCompleteReason
+    | WaitingForInput
+    | GroundingMetadata
     | ToolCall
     | ToolCallCancellation
     | GoAway

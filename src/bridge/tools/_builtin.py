@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import math
 import operator
 import zoneinfo
 from collections.abc import Callable
@@ -19,6 +20,10 @@ _MAX_EXPONENT = 1000
 # Integers stay exact but bounded: a tool runs on the event loop, and one huge power
 # (9**100**100...) would stall every session in the process while it computes.
 _MAX_INT_BITS = 4096
+_LIMITS = (
+    f"exponents from -{_MAX_EXPONENT} to {_MAX_EXPONENT}; integers up to {_MAX_INT_BITS} bits; "
+    "results must be finite real numbers"
+)
 
 
 async def current_time(timezone: str = "UTC") -> dict[str, Any]:
@@ -59,10 +64,12 @@ def _evaluate(node: ast.AST) -> float | int:
         left, right = _evaluate(node.left), _evaluate(node.right)
         if isinstance(node.op, ast.Pow):
             if abs(right) > _MAX_EXPONENT:
-                raise ValueError(f"exponent {right} is too large")
-            left_bits = left.bit_length() if isinstance(left, int) else 0
-            if isinstance(right, int) and left_bits * abs(right) > _MAX_INT_BITS:
-                raise ValueError(f"result of {left_bits}-bit ** {right} is too large")
+                raise ValueError(f"exponent {right} is too large (limit ±{_MAX_EXPONENT})")
+            # |left| >= 2**bits, so left**right has more than bits*right bits: refuse that
+            # before computing; what passes is at most ~1000 bits over, checked exactly after.
+            left_bits = abs(left).bit_length() - 1 if isinstance(left, int) and left else 0
+            if isinstance(right, int) and right > 0 and left_bits * right >= _MAX_INT_BITS:
+                raise ValueError(f"result of {left} ** {right} is too large")
         return _bounded(_BINARY[type(node.op)](left, right))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _bounded(_UNARY[type(node.op)](_evaluate(node.operand)))
@@ -70,13 +77,23 @@ def _evaluate(node: ast.AST) -> float | int:
 
 
 def _bounded(value: Any) -> float | int:
-    if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
-        raise ValueError(f"intermediate result exceeds {_MAX_INT_BITS} bits")
+    if isinstance(value, int):
+        if value.bit_length() > _MAX_INT_BITS:
+            raise ValueError(f"intermediate result exceeds {_MAX_INT_BITS} bits")
+        return value
+    if isinstance(value, complex):  # (-8) ** 0.5
+        raise ValueError("the result is not a real number")
+    if not math.isfinite(value):  # 1e308 * 10, or inf - inf
+        raise ValueError("the result is not a finite number")
     return value  # type: ignore[no-any-return]
 
 
 async def calculate(expression: str) -> dict[str, Any]:
-    """Evaluate an arithmetic expression exactly, e.g. '17 * 23 + 4'."""
+    """Evaluate an arithmetic expression exactly, e.g. '17 * 23 + 4'.
+
+    Limits: exponents from -1000 to 1000; integers up to 4096 bits; results must be
+    finite real numbers. Anything else raises `ValueError` naming the problem.
+    """
     if len(expression) > _MAX_EXPRESSION_CHARS:
         raise ValueError(f"expression longer than {_MAX_EXPRESSION_CHARS} characters")
     try:
@@ -113,7 +130,7 @@ def builtin_tools() -> ToolRegistry:
     tools.register(
         "calculate",
         calculate,
-        description="Evaluate an arithmetic expression exactly (+ - * / // % **).",
+        description=f"Evaluate an arithmetic expression exactly (+ - * / // % **); {_LIMITS}.",
         parameters={
             "type": "object",
             "properties": {"expression": {"type": "string", "description": "e.g. '17*23+4'"}},
