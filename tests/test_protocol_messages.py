@@ -20,6 +20,7 @@ from bridge.protocol import (
     GenerationComplete,
     GenerationConfig,
     GoAway,
+    GroundingMetadata,
     InputTranscription,
     Interrupted,
     LiveConfig,
@@ -37,6 +38,7 @@ from bridge.protocol import (
     Unknown,
     UsageMetadata,
     VoiceActivity,
+    WaitingForInput,
     encode_activity_end,
     encode_activity_start,
     encode_audio,
@@ -188,8 +190,8 @@ SERVER_CASES: list[tuple[str, list[object]]] = [
     (
         "unknown",
         [
-            Unknown("serverContent.groundingMetadata", {"webSearchQueries": ["x"]}),
-            Unknown("serverContent.waitingForInput", True),
+            GroundingMetadata({"webSearchQueries": ["x"]}),
+            WaitingForInput(),
             Unknown("somethingNew", {"a": 1}),
         ],
     ),
