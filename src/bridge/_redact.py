@@ -24,6 +24,7 @@ _HEADER_SECRET = re.compile(
 )
 # What Google keys and tokens look like, for values that reach us outside a Secret.
 _SECRET_LOOKING = re.compile(r"AIza[0-9A-Za-z_-]{20,}|auth_tokens/\S+|\bya29\.\S+")
+_OPAQUE = re.compile(r"(?=(?:[A-Za-z+/=_-]*[0-9]){4})[A-Za-z0-9+/=_-]{20,}")
 MAX_ECHOED_CHARS = 300
 """Bodies and exception texts are cut here: an error line is not a place for a page."""
 
@@ -52,8 +53,11 @@ def redact_url(url: str) -> str:
 
 
 def looks_secret(text: str) -> bool:
-    """Whether `text` contains something shaped like a Google API key or token."""
-    return _SECRET_LOOKING.search(text) is not None
+    """Whether `text` holds something shaped like a credential: a Google API key or token,
+    or a run of 20+ base64/hex characters with 4+ digits (a hash, a session string)."""
+    if _SECRET_LOOKING.search(text):
+        return True
+    return _OPAQUE.search(text) is not None
 
 
 def redact_text(

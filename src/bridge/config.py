@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from ._redact import redact_url
+from ._redact import looks_secret, redact_url
 from ._secret import Secret
 from .protocol.errors import ConfigError
 
@@ -83,7 +83,7 @@ def _setting(default: Any, check: Check | None = None, doc: str = "") -> Any:
 
 def _one_of(*allowed: object) -> Check:
     def check(value: object) -> str | None:
-        return None if value in allowed else f"must be one of {list(allowed)}, got {value!r}"
+        return None if value in allowed else f"must be one of {list(allowed)}, got {_shown(value)}"
 
     return check
 
@@ -382,7 +382,11 @@ def _convert(key: str, hint: Any, value: Any, source: str) -> Any:
 
 
 def _shown(value: Any) -> str:
+    """A bad value as an error shows it, unless it looks like a credential put in the
+    wrong setting: that is named by its length only."""
     text = repr(value)
+    if looks_secret(text):
+        return f"a {len(str(value))}-character value (not shown: it looks like a credential)"
     return text if len(text) <= 40 else text[:37] + "..."
 
 

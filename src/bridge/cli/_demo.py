@@ -158,10 +158,21 @@ def _signal_turns(event: Event, turns: TurnSignals) -> None:
         turns.turn_ended(event.interrupted)
 
 
+MAX_PRINTED_CHARS = 2000
+"""A transcript line is cut here: a server can send megabytes of text in one turn."""
+
+
+def shown_transcript(text: str, max_chars: int = MAX_PRINTED_CHARS) -> str:
+    """`text` as printed: whole if short, else its start and how much was left out."""
+    if len(text) <= max_chars:
+        return text
+    return f"{text[:max_chars]}... ({len(text) - max_chars} more characters not shown)"
+
+
 def _print_event(event: Event) -> None:
     if isinstance(event, Transcript) and event.final:
         who = "user  " if event.role == "user" else "gemini"
-        print(f"  [{who}] {event.text}")
+        print(f"  [{who}] {shown_transcript(event.text)}")
     elif isinstance(event, TurnEnded):
         how = "interrupted" if event.interrupted else "complete"
         print(f"  [turn {event.turn_id}] {how}; {event.heard_s:.2f} s of the reply was heard")

@@ -11,7 +11,7 @@ from typing import Any
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from .._redact import redact_url, redacting_logger
+from .._redact import redact_text, redact_url, redacting_logger
 from ..protocol import (
     AuthError,
     ConfigError,
@@ -30,8 +30,10 @@ from ._retry import RetryEvent, RetryPolicy
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-"""Reply audio bursts can be large; the websockets default of 1 MiB is too small."""
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+"""Reply audio comes in chunks well under 1 MiB (the websockets default); 8 MiB leaves
+room for a burst (about 2 min of 24 kHz audio in base64) while bounding what one message
+can cost the event loop."""
 
 
 class Connect:
@@ -191,7 +193,9 @@ class Connect:
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
-            body = exc.response.body.decode("utf-8", "replace")[:200] if exc.response.body else ""
+            # A server or proxy may reflect the request headers: mask the key in the body.
+            raw = exc.response.body[:4096].decode("utf-8", "replace") if exc.response.body else ""
+            body = redact_text(raw, endpoint.secret_values(), max_chars=200)
             if status == 429:
                 raise QuotaExceeded(f"HTTP 429 from {shown_url}: {body}", status=status) from None
             if status in (401, 403):
@@ -204,7 +208,8 @@ class Connect:
                 f"timed out after {timeout_s} s connecting to {shown_url}"
             ) from None
         except (OSError, InvalidHandshake) as exc:
-            raise ConnectFailed(f"cannot connect to {shown_url}: {exc}") from None
+            detail = redact_text(str(exc), endpoint.secret_values())
+            raise ConnectFailed(f"cannot connect to {shown_url}: {detail}") from None
         try:
             await ws.send(setup, text=True)
             async with asyncio.timeout(timeout_s):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
@@ -10,6 +11,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from .._faults import FaultReporter
 from ..protocol import (
     FunctionResponse,
     LiveConnectionClosed,
@@ -53,6 +55,7 @@ class LiveConnection:
         self._number = protocol.n_connections
         self._ended: tuple[int, str] | None = None
         """(code, reason) once this connection ended."""
+        self._malformed = FaultReporter("skipping malformed server message", log)
 
     @property
     def compressed(self) -> bool:
@@ -126,7 +129,8 @@ class LiveConnection:
             try:
                 return self.protocol.receive_data(data, now_s=self._monotonic())
             except ProtocolError as exc:
-                log.warning("skipping malformed server message: %s", exc)
+                self._malformed.report(exc)
+                await asyncio.sleep(0)  # a flood of bad frames must not hold the loop
 
     async def __aiter__(self) -> AsyncIterator[ServerEvent]:
         while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 
+from .._redact import redact_url
 from .._secret import Secret
 from ..protocol.errors import ConfigError
 
@@ -32,7 +33,9 @@ class Endpoint:
     def validate(self) -> None:
         """Raise `ConfigError` for an unusable endpoint."""
         if not self.base_url.startswith(("wss://", "ws://", "https://", "http://")):
-            raise ConfigError(f"base_url: expected a ws(s):// or http(s):// URL: {self.base_url!r}")
+            raise ConfigError(
+                f"base_url: expected a ws(s):// or http(s):// URL: {redact_url(self.base_url)!r}"
+            )
         if self.api_key is not None and not isinstance(self.api_key, Secret):
             raise ConfigError("api_key: wrap the key in bridge._secret.Secret")
         if self.token is not None and not isinstance(self.token, Secret):
@@ -72,6 +75,10 @@ class Endpoint:
         """The Live WebSocket URL (never contains a credential)."""
         method = "BidiGenerateContentConstrained" if self.token else "BidiGenerateContent"
         return f"{self.ws_base}/ws/" + _SERVICE.format(version=self.version, method=method)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The credentials in clear, only to mask them in text we echo."""
+        return tuple(s.reveal() for s in (self.api_key, self.token) if s)
 
     def headers(self) -> dict[str, str]:
         """Authentication headers for the upgrade request."""

@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from .._redact import redact_url
+from .._redact import redact_text, redact_url
 from .._secret import Secret
 from ..protocol import AuthError, ConfigError, ConnectFailed, LiveConfig
 from ._endpoint import Endpoint
@@ -101,7 +101,8 @@ async def mint_token(
             _post, url, headers, json.dumps(body).encode(), endpoint.ssl_context, timeout_s
         )
     except urllib.error.HTTPError as exc:
-        detail = exc.read(300).decode("utf-8", "replace")
+        # The body may reflect our request headers (a proxy's echo): mask the key in it.
+        detail = redact_text(exc.read(4096).decode("utf-8", "replace"), endpoint.secret_values())
         if exc.code in (400, 401, 403):
             raise AuthError(f"minting a token failed: HTTP {exc.code} {detail}") from None
         raise ConnectFailed(
@@ -109,7 +110,8 @@ async def mint_token(
         ) from None
     except (urllib.error.URLError, OSError) as exc:
         raise ConnectFailed(
-            f"minting a token failed: cannot reach {redact_url(url)}: {exc}"
+            f"minting a token failed: cannot reach {redact_url(url)}: "
+            f"{redact_text(str(exc), endpoint.secret_values())}"
         ) from None
     try:
         name = json.loads(raw)["name"]

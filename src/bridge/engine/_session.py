@@ -309,8 +309,7 @@ class Session:
         elif kind is OutputTranscription:
             self._turns.transcript("model", event.text, event.finished)  # type: ignore[union-attr]
         elif kind is ToolCall:
-            for call in event.calls:  # type: ignore[union-attr]
-                self._tools.start(call)
+            self._tools.start_all(event.calls)  # type: ignore[union-attr]
         elif kind is ToolCallCancellation:
             for call_id in event.ids:  # type: ignore[union-attr]
                 self._tools.cancel(call_id, "cancelled by the server")

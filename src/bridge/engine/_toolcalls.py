@@ -5,20 +5,30 @@ never answered: its task is cancelled, and a result that still turns up is dropp
 A failing tool answers with `{"error": ...}` and never takes the session down; so does
 one whose result cannot be sent as JSON, since the model waits for an answer to every call.
 A second call reusing the id of one still running replaces it (the first is cancelled).
+Streamed calls (`willContinue`, `partialArgs`) are joined per id first and run once whole.
+
+A server cannot make this unbounded: at most `MAX_CALLS_PER_MESSAGE` calls of one message
+and `MAX_CALLS_IN_FLIGHT` in all run as tasks; the rest are answered with an error by one
+task (up to `MAX_REFUSALS_QUEUED` waiting; beyond that they are counted and dropped), and
+every per-call warning goes through a `FaultReporter`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 
+from .._faults import FaultReporter
 from ..protocol import (
+    CallAssembler,
     ConfigError,
     FunctionCall,
     FunctionResponse,
     LiveConnectionClosed,
     LocalProtocolError,
+    ProtocolError,
 )
 from ..tools import ToolRegistry
 from ._publish import Publisher
@@ -29,6 +39,13 @@ log = logging.getLogger(__name__)
 
 Respond = Callable[[FunctionResponse], Awaitable[None]]
 """Sends one response on the current connection (raises if there is none)."""
+
+MAX_CALLS_PER_MESSAGE = 16
+"""Calls of one `toolCall` message run as tasks; the model asks for one or two at a time."""
+MAX_CALLS_IN_FLIGHT = 32
+"""Calls running at once in a session."""
+MAX_REFUSALS_QUEUED = 1024
+"""Calls over the limits waiting for their error answer."""
 
 
 class ToolCalls:
@@ -49,20 +66,49 @@ class ToolCalls:
         self._respond = respond
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._names: dict[str, str] = {}
+        self._streamed = CallAssembler()
+        self._refusals: deque[tuple[FunctionCall, str]] = deque()
+        self._refuser: asyncio.Task[None] | None = None
+        self._reused = FaultReporter("tool call id reused while still running", log)
+        self._over = FaultReporter("tool calls over the limit answered with an error", log)
+        self._bad = FaultReporter("unusable streamed tool call", log)
+        self._unanswered = FaultReporter("tool calls over the limit left unanswered", log)
 
     def __bool__(self) -> bool:
         return bool(self._tasks)
 
     def tasks(self) -> list[asyncio.Task[None]]:
-        """The running call tasks."""
-        return list(self._tasks.values())
+        """The running call tasks (and the one answering refused calls)."""
+        refuser = [] if self._refuser is None or self._refuser.done() else [self._refuser]
+        return [*self._tasks.values(), *refuser]
+
+    def start_all(self, calls: Sequence[FunctionCall]) -> None:
+        """Run the calls of one `toolCall` message, within the limits."""
+        started = 0
+        for piece in calls:
+            try:
+                call = self._streamed.feed(piece)
+            except ProtocolError as exc:
+                self._bad.report(exc)
+                if piece.id:
+                    self._refuse(piece, f"unusable call: {exc}")
+                continue
+            if call is None:
+                continue  # more pieces to come
+            if started >= MAX_CALLS_PER_MESSAGE:
+                self._refuse(call, f"more than {MAX_CALLS_PER_MESSAGE} calls in one message")
+            elif len(self._tasks) >= MAX_CALLS_IN_FLIGHT and call.id not in self._tasks:
+                self._refuse(call, f"more than {MAX_CALLS_IN_FLIGHT} calls running")
+            else:
+                started += 1
+                self.start(call)
 
     def start(self, call: FunctionCall) -> None:
         """Run `call` as a task (cancelling a running call with the same id)."""
         if call.id in self._tasks:
             # Only one call per id can be answered, and the server is waiting on the
             # latest; the older task would otherwise be left running beyond our reach.
-            log.warning("tool call id %r reused while still running; cancelling the first", call.id)
+            self._reused.report(f"{call.id!r:.60}; cancelling the first")
             self.cancel(call.id, "replaced by a new call with the same id")
         self._counters.tool_calls += 1
         self._publisher.publish(ToolActivity(call.id, call.name, "started"))
@@ -81,9 +127,33 @@ class ToolCalls:
         self._publisher.publish(ToolActivity(call_id, name, "cancelled", why))
 
     def cancel_all(self, why: str) -> None:
-        """Cancel every call in flight."""
+        """Cancel every call in flight (and forget streamed calls and refusals)."""
         for call_id in list(self._tasks):
             self.cancel(call_id, why)
+        self._streamed.clear()
+        self._refusals.clear()
+
+    def _refuse(self, call: FunctionCall, why: str) -> None:
+        self._counters.tool_errors += 1
+        if len(self._refusals) >= MAX_REFUSALS_QUEUED:
+            self._unanswered.report(f"{call.name or call.id!r:.60}: {why}")
+            return
+        self._over.report(why)
+        self._refusals.append((call, why))
+        if self._refuser is None or self._refuser.done():
+            self._refuser = asyncio.get_running_loop().create_task(
+                self._answer_refusals(), name="tool-refusals"
+            )
+
+    async def _answer_refusals(self) -> None:
+        while self._refusals:
+            call, why = self._refusals.popleft()
+            if not self._is_pending(call.id):
+                continue
+            try:
+                await self._respond(FunctionResponse(call.id, call.name, {"error": why}))
+            except (LiveConnectionClosed, LocalProtocolError, OSError):
+                self._refusals.clear()  # the connection that asked is gone
 
     async def _run(self, call: FunctionCall) -> None:
         me = asyncio.current_task()

@@ -19,6 +19,7 @@ underneath it are stateless and public for servers and tests.
 from __future__ import annotations
 
 from ._backoff import backoff
+from ._calls import CallAssembler
 from ._config import (
     ActivityHandling,
     AutomaticActivityDetection,
@@ -96,6 +97,7 @@ __all__ = [
     "AutomaticActivityDetection",
     "Behavior",
     "BridgeError",
+    "CallAssembler",
     "ConfigError",
     "ConnectFailed",
     "ContextWindowCompression",
