@@ -30,10 +30,10 @@ from ._retry import RetryEvent, RetryPolicy
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-"""Reply audio comes in chunks well under 1 MiB (the websockets default); 8 MiB leaves
-room for a burst (about 2 min of 24 kHz audio in base64) while bounding what one message
-can cost the event loop."""
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+"""Reply audio comes in chunks well under 1 MiB (the websockets default); 4 MiB leaves
+room for a burst (65 s of 24 kHz audio in base64) while bounding what one message can
+cost the event loop (parsing and resampling it stay within a few tens of ms)."""
 
 
 class Connect:

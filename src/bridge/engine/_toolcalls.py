@@ -44,7 +44,7 @@ MAX_CALLS_PER_MESSAGE = 16
 """Calls of one `toolCall` message run as tasks; the model asks for one or two at a time."""
 MAX_CALLS_IN_FLIGHT = 32
 """Calls running at once in a session."""
-MAX_REFUSALS_QUEUED = 1024
+MAX_REFUSALS_QUEUED = 16_384
 """Calls over the limits waiting for their error answer."""
 
 

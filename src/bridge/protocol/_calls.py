@@ -20,7 +20,10 @@ MAX_OPEN_CALLS = 64
 """Streamed calls still being assembled; the oldest is given up beyond this."""
 MAX_ARG_CHARS = 1 << 20
 """Text collected for one streamed call's arguments (1 Mi characters)."""
+MAX_CALLS_PER_MESSAGE = 10_000
+"""Calls in one `toolCall` message; more is refused as a whole (the model asks for a few)."""
 _MAX_INDEX = 1024
+_PLAIN_KEYS = frozenset(("id", "name", "args"))
 _VALUE_KEYS = (
     ("stringValue", "string_value", str),
     ("numberValue", "number_value", (int, float)),
@@ -58,6 +61,14 @@ def _partial_arg(raw: Any, where: str) -> PartialArg:
 
 
 def _function_call(call: Any) -> FunctionCall:
+    if type(call) is dict and call.keys() <= _PLAIN_KEYS:
+        # The usual call: {id, name, args}, checked without building any message text.
+        call_id, name, args = call.get("id"), call.get("name"), call.get("args")
+        if type(call_id) is str and type(name) is str and name:
+            if args is None:
+                return FunctionCall(call_id, name, {})
+            if type(args) is dict:
+                return FunctionCall(call_id, name, args)
     if not isinstance(call, dict):
         raise ProtocolError(f"toolCall.functionCalls[]: expected an object, got {call!r:.40}")
     call_id, name, args = call.get("id"), call.get("name"), call.get("args")
@@ -99,6 +110,10 @@ def parse_tool_call(value: Any, out: list[ServerEvent]) -> None:
         calls = []
     elif not isinstance(calls, list):
         raise ProtocolError("toolCall.functionCalls: expected a list")
+    if len(calls) > MAX_CALLS_PER_MESSAGE:
+        raise ProtocolError(
+            f"toolCall: {len(calls)} calls in one message (at most {MAX_CALLS_PER_MESSAGE})"
+        )
     out.append(ToolCall(tuple(_function_call(call) for call in calls)))
 
 
