@@ -46,7 +46,7 @@ def _parts(turn: Any, out: list[ServerEvent]) -> None:
         if text is not None:
             if not isinstance(text, str):
                 raise ProtocolError("modelTurn.parts[].text: expected text")
-            out.append(ModelText(text, bool(part.get("thought", False))))
+            out.append(ModelText(text, flag(part.get("thought"), "modelTurn.parts[].thought")))
             continue
         for key, value in part.items():
             out.append(Unknown(f"serverContent.modelTurn.parts.{key}", value))

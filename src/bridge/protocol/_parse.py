@@ -34,7 +34,7 @@ from ._events import (
     UsageMetadata,
     VoiceActivity,
 )
-from ._wire import aliases, audio_rate_hz, b64, get, obj
+from ._wire import aliases, audio_rate_hz, b64, flag, get, obj
 from .errors import ProtocolError
 
 __all__ = ["parse_duration_s", "parse_server_message"]
@@ -90,12 +90,20 @@ def _resumption(value: Any, out: list[ServerEvent]) -> None:
     handle = get(value, "newHandle", "new_handle")
     if handle is not None and not isinstance(handle, str):
         raise ProtocolError("sessionResumptionUpdate.newHandle: expected text")
-    out.append(SessionResumptionUpdate(handle or None, bool(value.get("resumable", False))))
+    out.append(
+        SessionResumptionUpdate(
+            handle or None, flag(value.get("resumable"), "sessionResumptionUpdate.resumable")
+        )
+    )
 
 
 def _count(value: dict[str, Any], camel: str, snake: str) -> int:
     count = get(value, camel, snake)
-    return count if isinstance(count, int) and not isinstance(count, bool) else 0
+    if count is None:
+        return 0
+    if type(count) is not int:
+        raise ProtocolError(f"usageMetadata.{camel}: expected an integer, got {count!r:.40}")
+    return count
 
 
 def _usage(value: Any, out: list[ServerEvent]) -> None:
