@@ -70,9 +70,13 @@ def _transcription(value: Any, where: str) -> tuple[str, bool, str | None, str |
         text = ""
     elif not isinstance(text, str):
         raise ProtocolError(f"{where}.text: expected text, got {type(text).__name__}")
+    finished = value.get("finished")
+    if finished is None or finished is True or finished is False:
+        if len(value) == ("text" in value) + ("finished" in value):
+            return text, bool(finished), None, None  # the usual {text[, finished]}
     return (
         text,
-        flag(value.get("finished"), f"{where}.finished"),
+        flag(finished, f"{where}.finished"),
         text_or_none(value, "languageCode", "language_code", where),
         text_or_none(value, "speakerLabel", "speaker_label", where),
     )
