@@ -71,9 +71,9 @@ def _transcription(value: Any, where: str) -> tuple[str, bool, str | None, str |
     elif not isinstance(text, str):
         raise ProtocolError(f"{where}.text: expected text, got {type(text).__name__}")
     finished = value.get("finished")
-    if finished is None or finished is True or finished is False:
-        if len(value) == ("text" in value) + ("finished" in value):
-            return text, bool(finished), None, None  # the usual {text[, finished]}
+    plain = len(value) == ("text" in value) + ("finished" in value)
+    if plain and (finished is None or finished is True or finished is False):
+        return text, bool(finished), None, None  # the usual {text[, finished]}
     return (
         text,
         flag(finished, f"{where}.finished"),
