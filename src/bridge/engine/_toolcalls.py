@@ -154,6 +154,9 @@ class ToolCalls:
                 await self._respond(FunctionResponse(call.id, call.name, {"error": why}))
             except (LiveConnectionClosed, LocalProtocolError, OSError):
                 self._refusals.clear()  # the connection that asked is gone
+            # A send into a socket buffer with room does not suspend: yield, or 10,000
+            # refusals would hold the loop as one long step.
+            await asyncio.sleep(0)
 
     async def _run(self, call: FunctionCall) -> None:
         me = asyncio.current_task()
