@@ -20,7 +20,7 @@ MAX_OPEN_CALLS = 64
 """Streamed calls still being assembled; the oldest is given up beyond this."""
 MAX_ARG_CHARS = 1 << 20
 """Text collected for one streamed call's arguments (1 Mi characters)."""
-MAX_CALLS_PER_MESSAGE = 10_000
+MAX_PARSED_CALLS = 10_000
 """Calls in one `toolCall` message; more is refused as a whole (the model asks for a few)."""
 _MAX_INDEX = 1024
 _PLAIN_KEYS = frozenset(("id", "name", "args"))
@@ -110,9 +110,9 @@ def parse_tool_call(value: Any, out: list[ServerEvent]) -> None:
         calls = []
     elif not isinstance(calls, list):
         raise ProtocolError("toolCall.functionCalls: expected a list")
-    if len(calls) > MAX_CALLS_PER_MESSAGE:
+    if len(calls) > MAX_PARSED_CALLS:
         raise ProtocolError(
-            f"toolCall: {len(calls)} calls in one message (at most {MAX_CALLS_PER_MESSAGE})"
+            f"toolCall: {len(calls)} calls in one message (at most {MAX_PARSED_CALLS})"
         )
     out.append(ToolCall(tuple(_function_call(call) for call in calls)))
 
