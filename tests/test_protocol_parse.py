@@ -157,6 +157,11 @@ def test_an_empty_object_gives_no_events() -> None:
         (b'{"serverContent": {"turnCompleteReason": 3}}', "turnCompleteReason"),
         (
             b'{"serverContent": {"modelTurn": {"parts": [{"inlineData": '
+            b'{"mimeType": "audio/pcm;rate=' + b"9" * 5000 + b'", "data": "AAAA"}}]}}}',
+            "Hz is outside",
+        ),
+        (
+            b'{"serverContent": {"modelTurn": {"parts": [{"inlineData": '
             b'{"mimeType": "audio/pcm;rate=7", "data": "AAAA"}}]}}}',
             "7 Hz is outside",
         ),

@@ -54,7 +54,7 @@ def parse_duration_s(value: Any) -> float:
         nanos = value.get("nanos", 0)
         try:
             seconds = float(seconds_part) + float(nanos) / 1e9
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             seconds = -1.0
         if 0 <= seconds < math.inf:
             return seconds

@@ -14,7 +14,7 @@ import pybase64
 from .errors import ProtocolError
 
 _rates: dict[str, int] = {}
-_RATE = re.compile(r"rate=(\d+)")
+_RATE = re.compile(r"rate=(\d{1,9})")  # int() of thousands of digits would raise
 _DEFAULT_OUTPUT_RATE_HZ = 24000
 # What a playout path can resample from; Gemini itself always sends 24 kHz.
 _MIN_RATE_HZ, _MAX_RATE_HZ = 8000, 96000
