@@ -158,7 +158,7 @@ class Link:
             try:
                 conn = await anext(self._connector)
             except Exception as exc:
-                message = f"Live session ended ({reason}); not reconnecting: {describe(exc)}"
+                message = f"Live session ended, not reconnecting: {describe(exc)}"
                 log.error("%s", message)
                 self.failed = True
                 self._publisher.publish(SessionError(message, fatal=True))
