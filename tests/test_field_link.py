@@ -400,3 +400,35 @@ def test_an_error_line_is_never_empty() -> None:
     assert describe(OSError("a\n  b")) == "a b"
     with pytest.raises(ConfigError, match="cool_down_s"):
         RetryPolicy(cool_down_s=0)
+
+
+def test_a_telegram_chat_is_told_once_and_kept_when_gemini_is_unreachable(
+    run_virtual: Run,
+) -> None:
+    from _telegram_fakes import CHAT_ID, FakeCalls, FakeClient
+
+    from bridge.telegram import TelegramRunner
+
+    async def crash(ws: ServerConnection, n: int) -> None:
+        await server.setup(ws)
+        await ws.close(1011, "Internal error encountered.")
+
+    server = Hostile(crash)
+
+    async def scenario() -> tuple[list[str], bool, int]:
+        calls, client = FakeCalls(), FakeClient()
+        async with server.running():
+            config = bridge_config(server.url, reconnect_max_attempts=3).with_overrides(
+                transport={"sample_rate_hz": 48_000, "channels": 1}
+            )
+            runner = TelegramRunner(client, calls, config, transcripts=False)
+            bridge = await runner.go_live(CHAT_ID)
+            await asyncio.sleep(100)
+            running = bridge.running and bridge.session is not None and bridge.session.running
+            await runner.stop()
+            return list(client.messages.values()), running, server.n_connections
+
+    messages, running, n_connections = run_virtual(scenario(), timeout_s=200)
+    assert running
+    assert len(messages) == 1 and "unreachable" in messages[0] and "1011" in messages[0]
+    assert n_connections <= 3 + 4  # the budget, then one per 30 s
