@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -432,3 +434,40 @@ def test_a_telegram_chat_is_told_once_and_kept_when_gemini_is_unreachable(
     assert running
     assert len(messages) == 1 and "unreachable" in messages[0] and "1011" in messages[0]
     assert n_connections <= 3 + 4  # the budget, then one per 30 s
+
+
+@pytest.mark.realtime
+def test_demo_against_a_1007_server_exits_non_zero_with_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bridge.cli import main
+
+    async def refuse(ws: ServerConnection, n: int) -> None:
+        await server.setup(ws)
+        await ws.close(1007, "API key expired. Please renew the API key.")
+
+    server = Hostile(refuse)
+    ready, done = threading.Event(), threading.Event()
+
+    async def serve_until_done() -> None:
+        async with server.running():
+            ready.set()
+            while not done.is_set():
+                await asyncio.sleep(0.02)
+
+    thread = threading.Thread(target=asyncio.run, args=(serve_until_done(),))
+    thread.start()
+    try:
+        ready.wait(10)
+        config = tmp_path / "bridge.toml"
+        config.write_text(f'[endpoint]\nurl = "{server.url}"\n')
+        monkeypatch.setenv("GEMINI_API_KEY", "k-not-real")
+        code = main(["demo", "--live", "--config", str(config), "--out", str(tmp_path / "o.wav")])
+    finally:
+        done.set()
+        thread.join(10)
+    err = capsys.readouterr().err
+    failed = [line for line in err.splitlines() if line.startswith("demo failed")]
+    assert code == 1 and len(failed) == 1, err
+    assert "1007" in failed[0] and "API key expired" in failed[0]
+    assert "Traceback" not in err and server.n_connections == 1
