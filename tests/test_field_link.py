@@ -168,7 +168,7 @@ def test_a_server_closing_every_session_with_1007_fails_fast_with_one_line(
     assert server.n_connections == 1, "1007 is not retried with the same setup"
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "1007" in errors[0].getMessage()
-    assert counters["connect_ok"] == 1
+    assert counters["connect_ok"] == 1 and counters["connect_fresh"] == 0
 
 
 def test_closed_at_once_with_1011_is_a_failed_attempt_and_the_budget_ends_it(

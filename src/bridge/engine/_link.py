@@ -125,7 +125,8 @@ class Link:
     @property
     def attempts(self) -> dict[str, int]:
         """Connection attempts so far, by outcome ("ok", "failed", "fresh")."""
-        return dict(self._connector.attempts)
+        attempts = self._connector.attempts
+        return {outcome: attempts[outcome] for outcome in ("ok", "failed", "fresh")}
 
     def retried(self, event: RetryEvent) -> None:
         """The client's `on_retry`: a refused handle or a spent budget is worth telling."""
