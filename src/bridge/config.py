@@ -121,8 +121,9 @@ class GeminiConfig:
     automatic_activity_detection: bool = _setting(True, None, "server-side VAD")
     session_resumption: bool = _setting(True, None, "ask for resumption handles")
     context_compression_tokens: int = _setting(
-        0, _range(0, 10_000_000), "sliding-window compression trigger; 0 = off"
+        32_000, _range(0, 10_000_000), "compression trigger; 0 = off (audio sessions end at 15 min)"
     )
+    context_compression_target_tokens: int = _setting(16_000, _range(1, 10_000_000), "kept")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +155,8 @@ class EngineConfig:
     reconnect_max_attempts: int = _setting(8, _range(1, 1000))
     reconnect_base_delay_s: float = _setting(0.2, _range(0.0, 60.0))
     reconnect_max_delay_s: float = _setting(10.0, _range(0.0, 600.0))
+    reconnect_cool_down_s: float = _setting(30.0, _range(30.0, 3600.0), "run: after the budget")
+    liveness_timeout_s: float = _setting(60.0, _range(35.0, 600.0), "no message, no pong: dead")
     vad_duck: bool = _setting(False, None, "duck bot output when a user starts speaking")
     vad_threshold_dbfs: float = _setting(-35.0, _range(-90.0, 0.0))
     vad_duck_gain: float = _setting(0.25, _range(0.0, 1.0), "output gain while ducked")
