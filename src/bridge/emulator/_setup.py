@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from importlib import resources
 from typing import Any
+
+import orjson
 
 from ..protocol._config import (
     ACTIVITY_HANDLINGS,
@@ -19,8 +23,38 @@ def _check_enum(where: str, value: Any, allowed: frozenset[str]) -> None:
         raise WireError(f"Invalid value at '{where}': {value!r}")
 
 
-def validate_setup(setup: dict[str, Any]) -> None:
-    """Reject a setup the real service would reject (close 1007)."""
+@functools.cache
+def setup_fields() -> dict[str, Any]:
+    """The field tree of google-genai 3.6.1's `LiveClientSetup` (camelCase; None: any value).
+
+    Generated from the SDK's pydantic models, which forbid unknown fields;
+    tests/test_emulator_realistic.py checks it still matches the installed SDK.
+    """
+    text = resources.files("bridge").joinpath("data/live_setup_fields.json").read_bytes()
+    tree: dict[str, Any] = orjson.loads(text)
+    return tree
+
+
+def _check_fields(value: Any, tree: dict[str, Any], where: str) -> None:
+    if isinstance(value, list):
+        for item in value:
+            _check_fields(item, tree, where)
+        return
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        if key not in tree:
+            raise WireError(f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}'.")
+        subtree = tree[key]
+        if subtree is not None:
+            _check_fields(item, subtree, f"{where}.{key}")
+
+
+def validate_setup(setup: dict[str, Any], *, strict: bool = False) -> None:
+    """Reject a setup the real service would reject (close 1007); `strict` also refuses any
+    field the SDK's types do not know, naming it."""
+    if strict:
+        _check_fields(setup, setup_fields(), "setup")
     model = setup.get("model")
     if not isinstance(model, str) or not model.strip() or model.strip() == "models/":
         raise WireError("Invalid value at 'setup.model': a model name is required.")
