@@ -15,21 +15,24 @@ WebRTC/Opus call on loopback.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import importlib.resources
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
 from .._loop import run
+from ..client import describe
 from ..config import BridgeConfig, ConfigError
 from ..emulator import Emulator, EmulatorConfig
 from ..engine import MetricsSnapshot, Session, Summary
-from ..engine.events import Event, Transcript, TurnEnded, TurnStarted
+from ..engine.events import Event, SessionError, Transcript, TurnEnded, TurnStarted
 from ..protocol import BridgeError
 from ..tools import builtin_tools
 from ..transports import AudioError
@@ -39,6 +42,7 @@ from . import Subparsers, typed_args
 
 SPEECH_SAMPLE = "data/speech-en-48k.wav"
 RATE_HZ = 48_000
+T = TypeVar("T")
 
 
 def register(subparsers: Subparsers) -> None:
@@ -99,8 +103,11 @@ def main(parsed: argparse.Namespace) -> int:
         return 2
     try:
         code = run(_demo(args, config))
+    except TimeoutError:
+        print("demo failed: no reply from the bot in time", file=sys.stderr)
+        code = 1
     except (BridgeError, AudioError, OSError) as exc:
-        print(f"demo failed: {exc}", file=sys.stderr)
+        print(f"demo failed: {describe(exc)}", file=sys.stderr)
         code = 1
     if args.via == "ntgcalls":
         sys.stdout.flush()
@@ -136,11 +143,13 @@ async def _demo(args: _Args, config: BridgeConfig) -> int:
               f"to {where}")  # fmt: skip
         session = Session(config, transport, tools=builtin_tools())
         turns = TurnSignals()
+        fatal: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         session.add_listener(lambda event: _signal_turns(event, turns))
+        session.add_listener(lambda event: _on_fatal(event, fatal))
         session.add_listener(_print_event)
         await session.start()
         try:
-            first, second = await converse(user, speech, turns)
+            first, second = await _until_fatal(converse(user, speech, turns), fatal)
         finally:
             await session.stop()
         metrics = session.metrics()
@@ -149,6 +158,26 @@ async def _demo(args: _Args, config: BridgeConfig) -> int:
     _report(metrics, first, second, live, emulator_config, out, len(reply))
     heard_reply = not math.isnan(first.first_heard_s)
     return 0 if heard_reply and turns.interrupted else 1
+
+
+def _on_fatal(event: Event, fatal: asyncio.Future[str]) -> None:
+    if isinstance(event, SessionError) and event.fatal and not fatal.done():
+        fatal.set_result(event.message)
+
+
+async def _until_fatal(conversing: Awaitable[T], fatal: asyncio.Future[str]) -> T:
+    """The conversation's result, or `SessionFailed` as soon as the session gave up."""
+    task = asyncio.ensure_future(conversing)
+    waiting: set[asyncio.Future[Any]] = {task, fatal}
+    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        return task.result()
+    task.cancel()
+    raise SessionFailed(fatal.result())
+
+
+class SessionFailed(BridgeError):
+    """The session gave up (its fatal `SessionError`, e.g. a close with 1007)."""
 
 
 def _signal_turns(event: Event, turns: TurnSignals) -> None:

@@ -58,6 +58,7 @@ class _Args:
 def main(parsed: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit code."""
     args = typed_args(_Args, parsed)
+    from ..client import describe
     from ..config import BridgeConfig, ConfigError
     from ..protocol import BridgeError
     from ..telegram import VoiceNoteError, decode_voice_note, encode_voice_note
@@ -77,8 +78,8 @@ def main(parsed: argparse.Namespace) -> int:
         return 1
     try:
         reply = run(_answer(pcm_16k, config, live=args.live, timeout_s=args.timeout))
-    except (VoiceNoteError, BridgeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (VoiceNoteError, BridgeError, OSError) as exc:  # OSError: TimeoutError too
+        print(f"error: {describe(exc)}", file=sys.stderr)
         return 1
     try:
         args.output.write_bytes(encode_voice_note(reply.pcm, reply.sample_rate_hz))

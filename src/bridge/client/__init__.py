@@ -27,7 +27,7 @@ from __future__ import annotations
 from ._connect import MAX_MESSAGE_BYTES, Connect, connect
 from ._connection import LiveConnection
 from ._endpoint import DEFAULT_BASE_URL, Endpoint
-from ._retry import RetryEvent, RetryPolicy
+from ._retry import RetryEvent, RetryPolicy, describe
 from ._token import mint_token, token_request_body
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "RetryEvent",
     "RetryPolicy",
     "connect",
+    "describe",
     "mint_token",
     "token_request_body",
 ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Generator
+from collections import Counter
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -24,11 +25,13 @@ from ..protocol import (
     SetupComplete,
     closed_error,
 )
-from ._connection import LiveConnection
+from ._connection import CLOSE_TIMEOUT_S, LiveConnection
 from ._endpoint import Endpoint
-from ._retry import RetryEvent, RetryPolicy
+from ._retry import RetryEvent, RetryPolicy, describe
 
 log = logging.getLogger(__name__)
+
+_CLOSED_BY_CLIENT = (1000, "closed by client")
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """Reply audio bursts can be large; the websockets default of 1 MiB is too small."""
@@ -75,6 +78,10 @@ class Connect:
         self._monotonic = monotonic
         self._sleep = sleep
         self._finished = False
+        self._outage_attempts = 0
+        self._delays: Iterator[float] | None = None
+        self.attempts: Counter[str] = Counter()
+        """Connection attempts by outcome: "ok", "failed", "fresh" (a refused handle dropped)."""
 
     # -- one connection ---------------------------------------------------------------
 
@@ -102,44 +109,101 @@ class Connect:
         """Close the previous connection and open the next, retrying per the policy."""
         if self._finished:
             raise StopAsyncIteration
-        if self.connection is not None:
-            await self.connection.close()
-        policy = self.retry
-        delays = None
-        attempt = 0
+        previous = self.connection
+        if previous is not None:
+            await self._after(previous)
         while True:
-            attempt += 1
             # The handle may be dropped between attempts: what counts is whether the
             # attempt that fails carried one.
             resuming = self.protocol.resumption_handle is not None
             try:
-                return await self._open()
+                conn = await self._open()
             except Exception as exc:
-                try:
-                    fatal = policy.process_exception(exc)
-                except Exception as raised:  # a policy may raise instead of returning
-                    fatal = raised
-                if fatal is not None and resuming and policy.refuses_handle(exc):
-                    # Expired or unknown handle: carry on in a new session rather than
-                    # not at all; the conversation's context is lost.
-                    log.warning("resumption refused (%s); starting a new session", exc)
-                    self.protocol.resumption_handle = None
-                    self._report(RetryEvent(attempt, exc, 0.0, handle_dropped=True))
+                self.attempts["failed"] += 1
+                fatal = self._fatal(exc)
+                if fatal is not None and resuming and self.retry.refuses_handle(exc):
+                    self._drop_handle(exc)
                     continue
                 if fatal is exc:
                     raise
                 if fatal is not None:
                     raise fatal from exc
-                if policy.max_attempts is not None and attempt >= policy.max_attempts:
-                    raise
-                if delays is None:
-                    delays = policy.delays()
-                delay_s = next(delays)
+                await self._failed(exc)
+                continue
+            self.attempts["ok"] += 1
+            return conn
+
+    async def _after(self, previous: LiveConnection) -> None:
+        """Judge how the previous connection ended: fatal, a failed attempt, or healthy."""
+        ended = previous.ended
+        await previous.close()
+        if ended is None or ended == _CLOSED_BY_CLIENT:
+            if previous.n_received:
+                self._healthy()
+            return
+        error = closed_error(*ended)
+        fatal = self._fatal(error)
+        if fatal is not None and previous.n_received and error.retryable:
+            fatal = None  # ended a live session (1008: its time is up after goAway)
+        if fatal is not None:
+            if previous.resumed and self.protocol.resumption_handle is not None:
+                # Accepted, then refused (the 1007 after a deadline close): one fresh start.
+                self._drop_handle(error)
+                return
+            raise fatal
+        if previous.n_received:
+            self._healthy()
+        else:  # accepted and closed at once: a failed attempt of the same outage
+            self.attempts["failed"] += 1
+            await self._failed(error)
+
+    def _fatal(self, exc: BaseException) -> BaseException | None:
+        try:
+            return self.retry.process_exception(exc)
+        except Exception as raised:  # a policy may raise instead of returning
+            return raised
+
+    def _healthy(self) -> None:
+        self._outage_attempts = 0
+        self._delays = None
+
+    def _drop_handle(self, exc: BaseException) -> None:
+        # Expired or unknown handle: carry on in a new session rather than not at all;
+        # the conversation's context is lost.
+        log.warning("resumption refused (%s); starting a new session", exc)
+        self.attempts["fresh"] += 1
+        self.protocol.resumption_handle = None
+        self._report(RetryEvent(self._outage_attempts + 1, exc, 0.0, handle_dropped=True))
+
+    async def _failed(self, exc: BaseException) -> None:
+        """Count one failed attempt of this outage, then wait (or raise: budget spent)."""
+        policy = self.retry
+        self._outage_attempts += 1
+        attempt = self._outage_attempts
+        if policy.max_attempts is not None and attempt >= policy.max_attempts:
+            if policy.cool_down_s is None:
+                raise exc
+            delay_s = policy.cool_down_s
+            if attempt == policy.max_attempts:  # said once per outage, then quiet
                 log.warning(
-                    "connection attempt %d failed (%s); retrying in %.2f s", attempt, exc, delay_s
+                    "%d connection attempts failed, the last with %s; trying again every %g s",
+                    attempt,
+                    describe(exc),
+                    delay_s,
                 )
-                self._report(RetryEvent(attempt, exc, delay_s))
-                await self._sleep(delay_s)
+                self._report(RetryEvent(attempt, exc, delay_s, budget_spent=True))
+        else:
+            if self._delays is None:
+                self._delays = policy.delays()
+            delay_s = next(self._delays)
+            log.warning(
+                "connection attempt %d failed (%s); retrying in %.2f s",
+                attempt,
+                describe(exc),
+                delay_s,
+            )
+            self._report(RetryEvent(attempt, exc, delay_s))
+        await self._sleep(delay_s)
 
     async def aclose(self) -> None:
         """End the iteration and close the current connection (idempotent)."""
@@ -181,6 +245,7 @@ class Connect:
                     compression="deflate" if self._compression else None,
                     ssl=endpoint.ssl_context if url.startswith("wss://") else None,
                     open_timeout=None,
+                    close_timeout=CLOSE_TIMEOUT_S,
                     ping_interval=self._ping_interval_s,
                     ping_timeout=self._ping_timeout_s,
                     max_size=MAX_MESSAGE_BYTES,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -22,6 +23,10 @@ from ..protocol import (
 )
 
 log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT_S = 1.0
+"""The wait for the server's close frame; then the socket is aborted (a dead peer never
+answers, and websockets' own default would hold a `stop()` for 10 s)."""
 
 
 class LiveConnection:
@@ -53,6 +58,11 @@ class LiveConnection:
         self._number = protocol.n_connections
         self._ended: tuple[int, str] | None = None
         """(code, reason) once this connection ended."""
+        self.n_received = 0
+        """Server messages received after `setupComplete`."""
+        self.last_heard_s = monotonic()
+        """When the server last showed it is alive: a message or a pong (on `monotonic`)."""
+        self._pings: set[Awaitable[float]] = set()
 
     @property
     def compressed(self) -> bool:
@@ -123,6 +133,8 @@ class LiveConnection:
                 data = await self._ws.recv(decode=False)
             except ConnectionClosed as exc:
                 raise self._closed(exc) from None
+            self.n_received += 1
+            self.last_heard_s = self._monotonic()
             try:
                 return self.protocol.receive_data(data, now_s=self._monotonic())
             except ProtocolError as exc:
@@ -139,10 +151,43 @@ class LiveConnection:
             for event in events:
                 yield event
 
+    @property
+    def ended(self) -> tuple[int, str] | None:
+        """(code, reason) of how this connection ended; None while it is open."""
+        return self._ended
+
+    async def ping(self) -> None:
+        """Send a ping; its pong, whenever it comes, counts as hearing from the server.
+
+        Returns once the ping is written or could not be (a peer that stopped reading
+        may never let it drain: the caller bounds the wait)."""
+        if self._ended is not None:
+            return
+        try:
+            waiter = await self._ws.ping()
+        except ConnectionClosed:
+            return
+        assert isinstance(waiter, asyncio.Future)
+        self._pings.add(waiter)
+        waiter.add_done_callback(self._ponged)
+
+    def _ponged(self, waiter: asyncio.Future[float]) -> None:
+        self._pings.discard(waiter)
+        if not waiter.cancelled() and waiter.exception() is None:
+            self.last_heard_s = self._monotonic()
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close cleanly (idempotent)."""
-        await self._ws.close(code, reason)
+        """Close (idempotent); a peer that does not answer within `CLOSE_TIMEOUT_S` is cut off."""
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await self._ws.close(code, reason)
+        except TimeoutError:
+            self.abort()  # a dead peer: do not wait for its close frame
         self._end(1000, "closed by client")
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once (a pending send fails, nothing more is read)."""
+        self._ws.transport.abort()
 
     async def __aenter__(self) -> LiveConnection:
         return self

@@ -20,10 +20,15 @@ from ..protocol import (
 class RetryPolicy:
     """How `async for conn in connect(...)` retries a connection attempt that failed.
 
-    `max_attempts` attempts per reconnection (None: no limit), waiting
-    `initial_delay_s`, then `factor` times more each time up to `max_delay_s`, each delay
-    jittered by ±`jitter`. A success starts the count and the delays afresh. Subclass and
-    override `process_exception` (which errors are fatal) or `delays` (e.g. a cool-down).
+    `max_attempts` attempts per outage (None: no limit), waiting `initial_delay_s`, then
+    `factor` times more each time up to `max_delay_s`, each delay jittered by ±`jitter`.
+    A connection that the server accepted and then closed before sending anything is a
+    failed attempt of the same outage; one that carried messages ends the outage (the
+    count and the delays start afresh). When the attempts are spent the last error raises,
+    unless `cool_down_s` is set: then the caller is told once (`RetryEvent.budget_spent`)
+    and attempts go on, one per `cool_down_s`, until one succeeds (a long-running bot
+    keeps its chats; never a hot loop). Subclass and override `process_exception` (which
+    errors are fatal) or `delays`.
     """
 
     max_attempts: int | None = 8
@@ -31,8 +36,16 @@ class RetryPolicy:
     max_delay_s: float = 10.0
     factor: float = 2.0
     jitter: float = 0.2
+    cool_down_s: float | None = None
 
     def __post_init__(self) -> None:
+        cool_down_s = self.cool_down_s
+        if cool_down_s is not None and not (
+            isinstance(cool_down_s, (int, float)) and cool_down_s > 0
+        ):
+            raise ConfigError(
+                f"cool_down_s: expected a positive number or None, got {cool_down_s!r}"
+            )
         attempts = self.max_attempts
         if attempts is not None and (
             isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1
@@ -87,3 +100,11 @@ class RetryEvent:
     """The wait before the next attempt."""
     handle_dropped: bool = False
     """The server refused the resumption handle: the next attempt starts a fresh session."""
+    budget_spent: bool = False
+    """The outage used up `max_attempts`; from now on one attempt per `cool_down_s`."""
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line account of `exc` that is never empty (`TimeoutError()` has no text)."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__

@@ -10,22 +10,25 @@ Downlink: `run()` reads each connection's events and hands them to the session's
 Reconnection is the client's (`async for conn in connect(..., retry=...)`: backoff,
 which errors are fatal, the resumption handle carried over, a refused handle dropped).
 `run()` only decides when to move on: after a drop at once; after `goAway` at the first
-pause (`ResumePolicy`), at the latest at the protocol's goAway deadline minus
-`resume_margin_s` (the one goAway clock: `LiveProtocol.go_away_deadline_s`, on the
-session's clock). The old socket is closed before the next one opens.
+pause (`ResumePolicy`), else once the protocol's goAway deadline minus `resume_margin_s`
+has passed (the one goAway clock: `LiveProtocol.go_away_deadline_s`, on the session's
+clock) and no reply is being generated and no tool runs: a reply is never cut by the
+bridge; if the server closes first, that is a drop. A connection that shows no sign of
+life (no message, no pong) for `liveness_timeout_s` is declared dead and replaced. The
+old socket is closed before the next one opens (a dead one is aborted after a second).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 import numpy.typing as npt
 
 from .._faults import FaultReporter
-from ..client import LiveConnection, RetryEvent
+from ..client import LiveConnection, RetryEvent, describe
 from ..config import BridgeConfig
 from ..protocol import (
     FunctionResponse,
@@ -40,11 +43,13 @@ from ._publish import Publisher
 from ._resume import ResumePolicy
 from ._stats import SessionStats
 from ._uplink import GEMINI_INPUT_RATE_HZ, Uplink
-from .events import Reconnected, SessionError
+from .events import Reconnected, RetriesExhausted, SessionError
 
 log = logging.getLogger(__name__)
 
 _PAUSE_POLL_S = 0.01
+_SEND_LOCK_WAIT_S = 0.5
+"""How long a move waits for a chunk on its way into the old socket before aborting it."""
 
 
 class Link:
@@ -62,12 +67,21 @@ class Link:
         stats: SessionStats,
         on_event: Callable[[ServerEvent], None],
         on_lost: Callable[[], None],
+        on_reconnected: Callable[[LiveConnection], Awaitable[None]],
+        keep_trying: bool = False,
     ) -> None:
         self._monotonic = clock.monotonic
         self._sleep = clock.sleep
         self._connector = _setup.connector(
-            config, protocol, on_retry=self.retried, monotonic=clock.monotonic, sleep=clock.sleep
+            config,
+            protocol,
+            on_retry=self.retried,
+            monotonic=clock.monotonic,
+            sleep=clock.sleep,
+            keep_trying=keep_trying,
         )
+        self._liveness_timeout_s = config.engine.liveness_timeout_s
+        self._on_reconnected = on_reconnected
         self._protocol = protocol
         self._resume_margin_s = config.engine.resume_margin_s
         self._uplink = uplink
@@ -80,6 +94,8 @@ class Link:
         self._connected = asyncio.Event()
         self._go_away = asyncio.Event()
         self.failed = False
+        self.dead_connections = 0
+        """Connections declared dead (no message, no pong for `liveness_timeout_s`)."""
         """Set when reconnecting gave up (a fatal `SessionError` was published)."""
         # Per kind of error: a misbehaving server sends the same bad message 50 times
         # a second, and two different faults must both be seen.
@@ -106,10 +122,26 @@ class Link:
         self._stats.counters.go_aways += 1
         self._go_away.set()
 
+    @property
+    def attempts(self) -> dict[str, int]:
+        """Connection attempts so far, by outcome ("ok", "failed", "fresh")."""
+        return dict(self._connector.attempts)
+
     def retried(self, event: RetryEvent) -> None:
-        """The client's `on_retry`: a refused resumption handle is worth telling the chat."""
+        """The client's `on_retry`: a refused handle or a spent budget is worth telling."""
         if event.handle_dropped:
-            self._publisher.error(f"resumption refused ({event.error}); starting a new session")
+            self._publisher.error(
+                f"resumption refused ({describe(event.error)}); starting a new session"
+            )
+        elif event.budget_spent:
+            cool_down_s = event.delay_s
+            self._publisher.publish(
+                RetriesExhausted(
+                    f"Gemini is unreachable after {event.attempt} attempts (last: "
+                    f"{describe(event.error)}); trying again every {cool_down_s:g} s",
+                    cool_down_s,
+                )
+            )
 
     async def open(self) -> LiveConnection:
         """The first connection, with the configured retries (raises if there is none)."""
@@ -126,7 +158,7 @@ class Link:
             try:
                 conn = await anext(self._connector)
             except Exception as exc:
-                message = f"could not reconnect after {reason}: {exc}"
+                message = f"Live session ended ({reason}); not reconnecting: {describe(exc)}"
                 log.error("%s", message)
                 self.failed = True
                 self._publisher.publish(SessionError(message, fatal=True))
@@ -138,6 +170,10 @@ class Link:
             self._stats.histograms.reconnect_gap_ms.record(gap_s * 1e3)
             self._set_connection(conn)
             self._publisher.publish(Reconnected(reason, gap_s, conn.resumed))
+            try:
+                await self._on_reconnected(conn)
+            except (LiveConnectionClosed, LocalProtocolError, OSError) as exc:
+                log.warning("could not send on the new connection: %s", describe(exc))
 
     async def send_uplink(self) -> None:
         """Send uplink chunks as they become whole, on whatever socket is current."""
@@ -167,9 +203,10 @@ class Link:
             return
         try:
             sending = self._uplink.send_pending(self._encode_audio, self._send, flush=True)
-            await asyncio.wait_for(sending, 2)
+            await asyncio.wait_for(sending, _SEND_LOCK_WAIT_S)
         except (LiveConnectionClosed, LocalProtocolError, OSError):
             pass  # the socket is gone (or too slow): the tail is lost either way
+        # 0.5 s here and at most 1 s in close(): stop() never waits 2 s on a dead socket.
         except Exception as exc:
             log.warning("could not send the audio still held at stop: %s", exc)
 
@@ -206,36 +243,77 @@ class Link:
         """Run one connection; return why it ended ("goAway" or "dropped: ...")."""
         receiver = asyncio.create_task(self._receive(conn), name="session-receive")
         resume = asyncio.create_task(self._resume_when_due(), name="session-resume")
+        liveness = asyncio.create_task(self._watch_liveness(conn), name="session-liveness")
+        tasks = {receiver, resume, liveness}
         try:
-            done, _ = await asyncio.wait({receiver, resume}, return_when=asyncio.FIRST_COMPLETED)
-            going_away = resume in done
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             # Close the old socket before the caller opens the new one, under the send
             # lock so that no chunk is half-sent: what the old socket took, the server
-            # got (the close handshake flushes it); the rest is still in the ring.
-            async with self._uplink.send_lock:
+            # got (the close handshake flushes it); the rest is still in the ring. A
+            # chunk stuck on a peer that stopped reading is failed by aborting the socket.
+            lock = self._uplink.send_lock
+            try:
+                await asyncio.wait_for(lock.acquire(), _SEND_LOCK_WAIT_S)
+            except TimeoutError:
+                conn.abort()
+                await lock.acquire()
+            try:
                 self._connected.clear()
                 self._conn = None
                 try:
                     await conn.close()
                 except Exception as close_exc:
                     log.warning("closing the Live connection before moving failed: %s", close_exc)
+            finally:
+                lock.release()
         finally:
-            receiver.cancel()
-            resume.cancel()
-            await asyncio.gather(receiver, resume, return_exceptions=True)
-        if going_away:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if resume in done:
             return "goAway"
+        if liveness in done:
+            return f"dead: {liveness.result()}"
         error = receiver.exception() if not receiver.cancelled() else None
-        return f"dropped: {error}" if error is not None else "dropped: server closed the session"
+        if error is not None:
+            return f"dropped: {describe(error)}"
+        return "dropped: server closed the session"
+
+    async def _watch_liveness(self, conn: LiveConnection) -> str:
+        """Ping; return once neither a message nor a pong came for `liveness_timeout_s`."""
+        timeout_s = self._liveness_timeout_s
+        ping_every_s = timeout_s / 4
+        pinging: asyncio.Task[None] | None = None
+        next_ping_s = self._monotonic()
+        try:
+            while True:
+                now_s = self._monotonic()
+                silent_s = now_s - conn.last_heard_s
+                if silent_s >= timeout_s:
+                    self.dead_connections += 1
+                    log.warning("no message or pong from Gemini for %.0f s: reconnecting", silent_s)
+                    return f"no message or pong for {silent_s:.0f} s"
+                if now_s >= next_ping_s:
+                    next_ping_s = now_s + ping_every_s
+                    # Never awaited here: a peer that stopped reading never lets it drain.
+                    if pinging is None or pinging.done():
+                        pinging = asyncio.create_task(conn.ping(), name="session-ping")
+                due_s = min(next_ping_s, conn.last_heard_s + timeout_s)
+                await self._sleep(max(due_s - now_s, _PAUSE_POLL_S))
+        finally:
+            if pinging is not None:
+                pinging.cancel()
 
     async def _resume_when_due(self) -> None:
-        """After goAway: return at the first pause, or at the deadline at the latest."""
+        """After goAway: return at the first pause, or after the deadline once no reply is
+        being generated and no tool runs (never cut a reply: the server may close first)."""
         await self._go_away.wait()
         closes_s = self._protocol.go_away_deadline_s
         assert closes_s is not None, "the protocol saw goAway before the session did"
         deadline_s = closes_s - self._resume_margin_s
-        while self._monotonic() < deadline_s:
-            if self._resume.at_pause():
+        resume = self._resume
+        while not resume.at_pause():
+            if self._monotonic() >= deadline_s and not resume.busy():
                 return
             await self._sleep(_PAUSE_POLL_S)
 

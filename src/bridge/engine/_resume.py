@@ -1,8 +1,8 @@
 """When a session may move to a new socket after `goAway`: "is now a pause?".
 
-A synchronous question with no clock of its own: the link asks it while the goAway
-deadline (the protocol's, minus `resume_margin_s`) has not passed, and moves at the
-first pause, or at the deadline whatever the answer.
+A synchronous question with no clock of its own: the link moves at the first pause, or
+after the goAway deadline (the protocol's, minus `resume_margin_s`) as soon as nothing
+would be cut (`busy()` false: no reply being generated, no tool running).
 """
 
 from __future__ import annotations
@@ -28,9 +28,13 @@ class ResumePolicy:
         """The server closed a turn at `now_s`: user speech before it has been answered."""
         self._answered_s = now_s
 
+    def busy(self) -> bool:
+        """A reply is being generated or a tool runs: moving now would cut it."""
+        return self._generating() or self._tools_busy()
+
     def at_pause(self) -> bool:
         """Whether moving to a new socket now would cut nothing off."""
         vad = self._vad
         # `last_speech_s`, not `last_loud_s`: a lone click is not a question to wait for.
         unanswered = not math.isnan(vad.last_speech_s) and vad.last_speech_s > self._answered_s
-        return not (self._generating() or self._tools_busy() or vad.active or unanswered)
+        return not (self.busy() or vad.active or unanswered)

@@ -55,7 +55,7 @@ from ._stats import SessionStats
 from ._toolcalls import ToolCalls
 from ._turns import Turns
 from ._vad import EnergyVad
-from .events import Event, SessionError
+from .events import Event, ReplyCut, SessionError
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,10 @@ class Session:
     ```
 
     `clock` drives the playout (share one between sessions) and is the session's time
-    base; without one, the session makes its own on `time.monotonic`.
+    base; without one, the session makes its own on `time.monotonic`. `keep_trying`:
+    when reconnecting has used up `engine.reconnect_max_attempts`, publish
+    `RetriesExhausted` once and go on with one attempt per `engine.reconnect_cool_down_s`
+    (a bot's chat) instead of ending with a fatal `SessionError` (a one-off command).
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class Session:
         *,
         tools: ToolRegistry | None = None,
         clock: PlayoutClock | None = None,
+        keep_trying: bool = False,
     ) -> None:
         self.config = config
         self.transport = transport
@@ -116,7 +120,12 @@ class Session:
             stats=stats,
             on_event=self._handle,
             on_lost=self._connection_lost,
+            on_reconnected=self._reconnected,
+            keep_trying=keep_trying,
         )
+        self._replies_cut = 0
+        self._reask: str | None = None
+        """The question of a reply the server cut short, to ask again on the next socket."""
         self._tools = ToolCalls(
             self.tools, publisher, stats.counters, protocol.is_pending, self._link.respond
         )
@@ -136,6 +145,11 @@ class Session:
         if self._state != "new":
             raise SessionClosed(f"session cannot start: it is {self._state}")
         self._state = "starting"
+        if not self.config.gemini.context_compression_tokens:
+            log.warning(
+                "context-window compression is off (gemini.context_compression_tokens = 0): "
+                "the Live service ends audio sessions after 15 minutes"
+            )
         try:
             conn = await self._link.open()
         except BaseException:
@@ -248,6 +262,9 @@ class Session:
             "send_errors": self._send_errors.count,
             "event_errors": self._link.event_errors.count,
             "dropped_events": self._publisher.dropped_events,
+            "dead_connections": self._link.dead_connections,
+            "replies_cut": self._replies_cut,
+            **{f"connect_{outcome}": n for outcome, n in self._link.attempts.items()},
         }
         return _stats.counter_values(self.stats, self.uplink, self.downlink, self.clock, faults)
 
@@ -290,8 +307,25 @@ class Session:
     # -- server events ---------------------------------------------------------------
 
     def _connection_lost(self) -> None:
+        turn = self._turns.current
+        if turn.started and not turn.generation_done and not turn.ended:
+            # The bridge never moves mid-reply: the server (or the network) cut it.
+            self._replies_cut += 1
+            self._reask = turn.input_text.strip() or None
+            log.warning("the connection ended in the middle of reply %d", turn.id)
+            self._publisher.publish(ReplyCut(turn.id, turn.input_text, self._reask is not None))
         self._turns.connection_ended()
         self._tools.cancel_all("connection replaced")
+
+    async def _reconnected(self, conn: LiveConnection) -> None:
+        """On a new socket: ask again the question whose reply was cut short."""
+        question, self._reask = self._reask, None
+        if question is not None:
+            text = (
+                "(The connection dropped while you were answering. The user had said: "
+                f"{question!r}. Please answer that again.)"
+            )
+            await conn.send_client_content([{"role": "user", "parts": [{"text": text}]}])
 
     def _handle(self, event: ServerEvent) -> None:
         kind = type(event)

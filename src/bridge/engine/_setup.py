@@ -34,7 +34,10 @@ def live_config(config: BridgeConfig, tools: ToolRegistry | None = None) -> Live
     gemini = config.gemini
     compression = None
     if gemini.context_compression_tokens:
-        compression = ContextWindowCompression(trigger_tokens=gemini.context_compression_tokens)
+        compression = ContextWindowCompression(
+            trigger_tokens=gemini.context_compression_tokens,
+            target_tokens=gemini.context_compression_target_tokens,
+        )
     declarations = tuple(
         FunctionDeclaration(
             name=tool.name,
@@ -83,21 +86,27 @@ def connector(
     on_retry: Callable[[RetryEvent], None],
     monotonic: Monotonic,
     sleep: Sleep,
+    keep_trying: bool = False,
 ) -> Connect:
-    """`async for conn in connector()`: the session's connections, retried per `config`."""
+    """`async for conn in connector()`: the session's connections, retried per `config`.
+
+    `keep_trying`: once `reconnect_max_attempts` are spent, go on with one attempt per
+    `reconnect_cool_down_s` instead of giving up (a bot's chat outlives an outage).
+    """
     engine = config.engine
     retry = RetryPolicy(
         max_attempts=engine.reconnect_max_attempts,
         initial_delay_s=engine.reconnect_base_delay_s,
         max_delay_s=engine.reconnect_max_delay_s,
+        cool_down_s=engine.reconnect_cool_down_s if keep_trying else None,
     )
-    # The client's default pings (every 20 s, no pong timeout) are what notice a
-    # half-open socket in a silent call, where nothing else is sent or received.
+    # No websockets keepalive: the link pings itself and counts the pongs (liveness).
     return connect(
         protocol.config,
         endpoint(config),
         protocol=protocol,
         connect_timeout_s=config.endpoint.connect_timeout_s,
+        ping_interval_s=None,
         retry=retry,
         on_retry=on_retry,
         monotonic=monotonic,

@@ -65,4 +65,34 @@ class SessionError:
     fatal: bool = False
 
 
-Event = Transcript | TurnStarted | TurnEnded | ToolActivity | Reconnected | SessionError
+@dataclass(frozen=True, slots=True)
+class RetriesExhausted:
+    """Reconnecting used up its attempts; the session keeps trying once per `cool_down_s`."""
+
+    message: str
+    cool_down_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyCut:
+    """The connection ended while the server was still generating reply `turn_id`.
+
+    `question` is what the user said (input transcription, may be empty); `reasked` tells
+    whether the session sent it again as a text turn on the next connection.
+    """
+
+    turn_id: int
+    question: str
+    reasked: bool
+
+
+Event = (
+    Transcript
+    | TurnStarted
+    | TurnEnded
+    | ToolActivity
+    | Reconnected
+    | SessionError
+    | RetriesExhausted
+    | ReplyCut
+)
