@@ -19,6 +19,9 @@ class TurnRecord:
     """24 kHz reply bytes actually sent for this turn."""
     interrupted: bool = False
     tool_calls: list[str] = field(default_factory=list)
+    cut_by: str | None = None
+    """Who ended the connection while this turn's reply was being generated: "client"
+    (the bridge moved or closed too early) or "server" (a drop, a limit, a deadline)."""
 
 
 @dataclass(slots=True)

@@ -60,6 +60,8 @@ class EmulatedConnection:
         self.pending_calls: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.speech_bytes = 0
         """Audio of the turn being spoken, for interim transcriptions."""
+        self.server_closed = False
+        """Whether this side ended the connection (a reply cut then is the server's doing)."""
 
     async def send(self, message: dict[str, Any]) -> None:
         """Server JSON goes out in binary frames, as Google sends it."""
@@ -71,15 +73,22 @@ class EmulatedConnection:
             await self.send({"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}})
 
     async def end_later(self, ending: Ending) -> None:
-        """End the connection as planned: goAway first if announced, then close or drop."""
+        """End the connection as planned: goAway first if announced, then close or drop.
+
+        A session that ends with it cannot be resumed from the goAway on: resumption does
+        not extend a session past its limit."""
         try:
             if ending.go_away:
-                go_away_s = self.config.scaled(self.config.go_away_s)
-                await sleep_until(ending.at_s - go_away_s)
-                await self.send({"goAway": {"timeLeft": f"{go_away_s:g}s"}})
+                loop = asyncio.get_running_loop()
+                await sleep_until(ending.at_s - self.config.scaled(self.config.go_away_s))
+                if ending.ends_session:
+                    self.session.ended = ending.reason
+                left_s = max(0.0, ending.at_s - loop.time())
+                await self.send({"goAway": {"timeLeft": f"{left_s:g}s"}})
             await sleep_until(ending.at_s)
             if ending.ends_session:
                 self.session.ended = ending.reason
+            self.server_closed = True
             if ending.abort:
                 self.ws.transport.abort()
             else:
@@ -97,6 +106,7 @@ class EmulatedConnection:
                 try:
                     await self.dispatch(data)
                 except WireError as exc:
+                    self.server_closed = True
                     await self.ws.close(exc.code, close_reason(str(exc)))
                     return
         except ConnectionClosed:
@@ -104,6 +114,8 @@ class EmulatedConnection:
         finally:
             if timer is not None:
                 timer.cancel()
+            if self.current_turn is not None:
+                self.current_turn.cut_by = "server" if self.server_closed else "client"
             await self.stop_reply()
 
     async def dispatch(self, data: bytes | str) -> None:
@@ -274,6 +286,7 @@ class EmulatedConnection:
             await self.send({"toolCallCancellation": {"ids": cancelled}})
         if turn is not None:
             turn.interrupted = True
+            self.current_turn = None
         await self.send({"serverContent": {"interrupted": True}})
         await self.send({"serverContent": {"turnComplete": True}})
 
