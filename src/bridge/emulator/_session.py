@@ -79,11 +79,12 @@ class EmulatedConnection:
         not extend a session past its limit."""
         try:
             if ending.go_away:
-                loop = asyncio.get_running_loop()
-                await sleep_until(ending.at_s - self.config.scaled(self.config.go_away_s))
+                # A connection that began inside the window is told what is left of it.
+                go_away_s = self.config.scaled(self.config.go_away_s)
+                left_s = max(0.0, min(go_away_s, ending.at_s - asyncio.get_running_loop().time()))
+                await sleep_until(ending.at_s - left_s)
                 if ending.ends_session:
                     self.session.ended = ending.reason
-                left_s = max(0.0, ending.at_s - loop.time())
                 await self.send({"goAway": {"timeLeft": f"{left_s:g}s"}})
             await sleep_until(ending.at_s)
             if ending.ends_session:

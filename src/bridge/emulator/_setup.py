@@ -17,6 +17,9 @@ from ..protocol._config import (
 )
 from ._wire import WireError
 
+# The SDK's TurnCoverage (3.6.1) has a value the bridge's own config does not offer.
+_TURN_COVERAGES = TURN_COVERAGES | {"TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO"}
+
 
 def _check_enum(where: str, value: Any, allowed: frozenset[str]) -> None:
     if value is not None and value not in allowed:
@@ -89,7 +92,7 @@ def validate_setup(setup: dict[str, Any], *, strict: bool = False) -> None:
         ):
             raise WireError(f"Invalid value at 'automatic_activity_detection.{key}': {value!r}")
     _check_enum("activity_handling", realtime.get("activityHandling"), ACTIVITY_HANDLINGS)
-    _check_enum("turn_coverage", realtime.get("turnCoverage"), TURN_COVERAGES)
+    _check_enum("turn_coverage", realtime.get("turnCoverage"), _TURN_COVERAGES)
     tools = setup.get("tools") or []
     if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
         raise WireError("Invalid value at 'setup.tools'.")
