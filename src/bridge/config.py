@@ -120,18 +120,10 @@ class GeminiConfig:
     output_transcription: bool = _setting(True, None, "transcribe what the model says")
     automatic_activity_detection: bool = _setting(True, None, "server-side VAD")
     session_resumption: bool = _setting(True, None, "ask for resumption handles")
-    # Audio costs 32 tokens a second (the user's and the reply's alike): 32k tokens hold
-    # ~8 min of conversation, a quarter of a Live model's 128k window, so a reply never
-    # waits on a full window; compressing to 16k keeps the last ~4 min.
     context_compression_tokens: int = _setting(
-        32_000,
-        _range(0, 10_000_000),
-        "sliding-window compression trigger; 0 = off (the service then ends audio "
-        "sessions at 15 min)",
+        32_000, _range(0, 10_000_000), "compression trigger; 0 = off (audio sessions end at 15 min)"
     )
-    context_compression_target_tokens: int = _setting(
-        16_000, _range(1, 10_000_000), "what compression keeps of the context"
-    )
+    context_compression_target_tokens: int = _setting(16_000, _range(1, 10_000_000), "kept")
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,16 +155,8 @@ class EngineConfig:
     reconnect_max_attempts: int = _setting(8, _range(1, 1000))
     reconnect_base_delay_s: float = _setting(0.2, _range(0.0, 60.0))
     reconnect_max_delay_s: float = _setting(10.0, _range(0.0, 600.0))
-    reconnect_cool_down_s: float = _setting(
-        30.0,
-        _range(30.0, 3600.0),
-        "`run` only: after reconnect_max_attempts fail, one attempt per this long",
-    )
-    liveness_timeout_s: float = _setting(
-        60.0,
-        _range(35.0, 600.0),
-        "no message and no pong this long: the connection is dead (pongs take up to 30 s)",
-    )
+    reconnect_cool_down_s: float = _setting(30.0, _range(30.0, 3600.0), "run: after the budget")
+    liveness_timeout_s: float = _setting(60.0, _range(35.0, 600.0), "no message, no pong: dead")
     vad_duck: bool = _setting(False, None, "duck bot output when a user starts speaking")
     vad_threshold_dbfs: float = _setting(-35.0, _range(-90.0, 0.0))
     vad_duck_gain: float = _setting(0.25, _range(0.0, 1.0), "output gain while ducked")
@@ -248,15 +232,6 @@ class BridgeConfig:
         if self.engine.reconnect_max_delay_s < self.engine.reconnect_base_delay_s:
             raise InvalidSetting(
                 "engine.reconnect_max_delay_s", "must not be below reconnect_base_delay_s"
-            )
-        gemini = self.gemini
-        if (
-            gemini.context_compression_tokens
-            and gemini.context_compression_target_tokens > gemini.context_compression_tokens
-        ):
-            raise InvalidSetting(
-                "gemini.context_compression_target_tokens",
-                "must not exceed context_compression_tokens (the trigger)",
             )
 
     @classmethod

@@ -16,10 +16,15 @@
 Reconnection lives here and only here: `async for` over `connect()` retries failed
 attempts with backoff (which errors are fatal is `RetryPolicy.process_exception`),
 carries the resumption handle over in the shared `LiveProtocol`, and drops a handle the
-server refuses to start one fresh session. Keys travel only in the `x-goog-api-key`
-header, tokens in `Authorization: Token`. Permessage-deflate is off (base64 PCM does not
-compress enough to pay for it), pings never time out a session, and the message size
-limit fits large audio bursts.
+server refuses to start one fresh session (also when it accepts the resumption and then
+closes with 1007). A connection the server accepts and closes before sending anything is
+a failed attempt of the same outage (no hot loop); 1007/1008 are fatal;
+`RetryPolicy(cool_down_s=...)` keeps trying after the budget, one attempt per cool-down.
+Keys travel only in the `x-goog-api-key` header, tokens in `Authorization: Token`.
+Permessage-deflate is off (base64 PCM does not compress enough to pay for it), pings
+never time out a session (the engine judges liveness from
+`LiveConnection.last_heard_s`), a close waits at most `CLOSE_TIMEOUT_S` for a dead peer,
+and the message size limit fits large audio bursts.
 """
 
 from __future__ import annotations

@@ -125,7 +125,8 @@ class Link:
     @property
     def attempts(self) -> dict[str, int]:
         """Connection attempts so far, by outcome ("ok", "failed", "fresh")."""
-        return dict(self._connector.attempts)
+        attempts = self._connector.attempts
+        return {outcome: attempts[outcome] for outcome in ("ok", "failed", "fresh")}
 
     def retried(self, event: RetryEvent) -> None:
         """The client's `on_retry`: a refused handle or a spent budget is worth telling."""
@@ -158,7 +159,7 @@ class Link:
             try:
                 conn = await anext(self._connector)
             except Exception as exc:
-                message = f"Live session ended ({reason}); not reconnecting: {describe(exc)}"
+                message = f"Live session ended, not reconnecting: {describe(exc)}"
                 log.error("%s", message)
                 self.failed = True
                 self._publisher.publish(SessionError(message, fatal=True))

@@ -311,15 +311,16 @@ class Session:
         if turn.started and not turn.generation_done and not turn.ended:
             # The bridge never moves mid-reply: the server (or the network) cut it.
             self._replies_cut += 1
-            self._reask = turn.input_text.strip() or None
+            question = turn.input_text.strip()
+            self._reask = question or None
             log.warning("the connection ended in the middle of reply %d", turn.id)
-            self._publisher.publish(ReplyCut(turn.id, turn.input_text, self._reask is not None))
+            self._publisher.publish(ReplyCut(turn.id, question, bool(question)))
         self._turns.connection_ended()
         self._tools.cancel_all("connection replaced")
 
     async def _reconnected(self, conn: LiveConnection) -> None:
         """On a new socket: ask again the question whose reply was cut short."""
-        question, self._reask = self._reask, None
+        question = self._reask  # kept until a turn completes: this socket may die too
         if question is not None:
             text = (
                 "(The connection dropped while you were answering. The user had said: "
@@ -336,6 +337,7 @@ class Session:
         elif kind is GenerationComplete:
             self._turns.generation_complete()
         elif kind is TurnComplete:
+            self._reask = None
             self._resume.answered(self._monotonic())
             self._turns.turn_complete()
         elif kind is InputTranscription:

@@ -32,6 +32,9 @@ from ._vad import EnergyVad
 def live_config(config: BridgeConfig, tools: ToolRegistry | None = None) -> LiveConfig:
     """The `setup` content for `config`, declaring every tool in `tools`."""
     gemini = config.gemini
+    # On by default: without it the service ends audio sessions at 15 min. Audio is 32
+    # tokens a second either way, so the 32k trigger is ~8 min of talk (a quarter of a
+    # 128k window: replies never wait on a full one) and the 16k target keeps ~4 min.
     compression = None
     if gemini.context_compression_tokens:
         compression = ContextWindowCompression(

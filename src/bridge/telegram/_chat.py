@@ -7,14 +7,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Iterable
 
 from pyrogram import Client
+from pyrogram.enums import ParseMode
+from pyrogram.errors.rpc_error import RPCError
 
 from ..config import BridgeConfig
 from ..engine import PlayoutClock, Session
+from ..engine.events import Event, RetriesExhausted
 from ..transports.tgcalls import GroupCallTransport, VoiceCalls
 from ._transcripts import TranscriptPoster
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ChatBridge", "SessionFactory", "chats_from_args", "default_session"]
 
@@ -25,8 +32,9 @@ SessionFactory = Callable[[BridgeConfig, GroupCallTransport, PlayoutClock], Sess
 def default_session(
     config: BridgeConfig, transport: GroupCallTransport, clock: PlayoutClock
 ) -> Session:
-    """An engine `Session` on `transport`, driven by the shared `clock`."""
-    return Session(config, transport, clock=clock)
+    """An engine `Session` on `transport`, driven by the shared `clock`; a chat outlives
+    an outage (after the retry budget, one attempt per `engine.reconnect_cool_down_s`)."""
+    return Session(config, transport, clock=clock, keep_trying=True)
 
 
 class ChatBridge:
@@ -62,6 +70,7 @@ class ChatBridge:
         self._on_ended = on_ended
         self.session: Session | None = None
         self.poster: TranscriptPoster | None = None
+        self._notices: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return f"ChatBridge(chat={self.chat!r}, running={self.running})"
@@ -86,6 +95,7 @@ class ChatBridge:
             poster = TranscriptPoster(self._client, self.chat)
             session.add_listener(poster.on_event)
             self.poster = poster
+        session.add_listener(self._on_event)
         await session.start()
         self.session = session
 
@@ -97,6 +107,19 @@ class ChatBridge:
         poster, self.poster = self.poster, None
         if poster is not None:
             await poster.close()
+
+    def _on_event(self, event: Event) -> None:
+        # The session says it once per outage (and logs it): the chat hears it once too.
+        if isinstance(event, RetriesExhausted):
+            task = asyncio.get_running_loop().create_task(self._notify(event.message))
+            self._notices.add(task)
+            task.add_done_callback(self._notices.discard)
+
+    async def _notify(self, text: str) -> None:
+        try:
+            await self._client.send_message(self.chat, text, parse_mode=ParseMode.DISABLED)
+        except RPCError as exc:
+            log.warning("could not post in %s: %s", self.chat, exc)
 
     def _ended(self, reason: str) -> None:
         if self._on_ended is not None:
