@@ -1,5 +1,9 @@
 """Google's own SDK (google-genai) holds a conversation with the emulator over TLS, and so
-does our client: setup, an audio turn, barge-in, a tool call, goAway and resumption."""
+does our client: setup, an audio turn, barge-in, a tool call, goAway and resumption.
+
+Every test runs against both emulator profiles: `basic` and `realistic` (the setup checked
+against the SDK's own fields, bursty replies at 0.7x-3x real time, live captions, slow
+pongs; records kept whole so the test can compare audio)."""
 
 from __future__ import annotations
 
@@ -58,9 +62,20 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tls]:
     yield Tls(str(certfile), str(keyfile), context)
 
 
-def emulator_config(tls: Tls, **changes: Any) -> EmulatorConfig:
-    base = EmulatorConfig(
-        think_time_s=0.0, speed=50.0, certfile=tls.certfile, keyfile=tls.keyfile, models=(MODEL,)
+@pytest.fixture(params=["basic", "realistic"])
+def profile(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def emulator_config(tls: Tls, profile: Any, **changes: Any) -> EmulatorConfig:
+    base = EmulatorConfig.from_profile(
+        profile,
+        think_time_s=0.0,
+        speed=50.0,
+        certfile=tls.certfile,
+        keyfile=tls.keyfile,
+        models=(MODEL,),
+        record_audio_s=None,
     )
     return replace(base, **changes)
 
@@ -109,21 +124,25 @@ async def sdk_send(session: Any, pcm: bytes) -> None:
         )
 
 
-def test_sdk_audio_turn_with_reply_audio_and_both_transcriptions(run: Run, tls: Tls) -> None:
+def test_sdk_audio_turn_with_reply_audio_and_both_transcriptions(
+    run: Run, tls: Tls, profile: str
+) -> None:
     user = speech(1.0)
 
     async def scenario() -> None:
         async with (
-            Emulator(emulator_config(tls)) as emu,
+            Emulator(emulator_config(tls, profile)) as emu,
             sdk_client(emu, tls).aio.live.connect(model=MODEL, config=sdk_config()) as session,
         ):
             assert session.session_id == "session-1"
             await sdk_send(session, user + silence(0.7))
-            reply, heard, said = bytearray(), [], []
+            reply, heard, said, captions = bytearray(), [], [], []
             async for message in session.receive():
                 content = message.server_content
                 if message.data:
                     reply += message.data
+                if content and content.interim_input_transcription:
+                    captions.append(content.interim_input_transcription.text)
                 if content and content.input_transcription:
                     heard.append(content.input_transcription.text)
                 if content and content.output_transcription:
@@ -131,6 +150,9 @@ def test_sdk_audio_turn_with_reply_audio_and_both_transcriptions(run: Run, tls: 
             record = emu.sessions[0]
             assert bytes(reply) == resample_int16(bytes(record.turns[0].audio), RATE_HZ)
             assert heard == ["[speech 1.00 s]"] and said == ["[echo 1.00 s]"]
+            # Live captions every 500 ms while the turn lasts (realistic), none from basic.
+            expected = [f"[speaking {0.5 * n:.2f} s]" for n in range(1, len(captions) + 1)]
+            assert captions == expected and len(captions) == (0 if profile == "basic" else 2)
             setup = record.setup
             assert setup["model"] == f"models/{MODEL}"
             voice = setup["generationConfig"]["speechConfig"]["voiceConfig"]
@@ -140,10 +162,10 @@ def test_sdk_audio_turn_with_reply_audio_and_both_transcriptions(run: Run, tls: 
     run(scenario())
 
 
-def test_sdk_interrupted_reply(run: Run, tls: Tls) -> None:
+def test_sdk_interrupted_reply(run: Run, tls: Tls, profile: str) -> None:
     async def scenario() -> None:
         async with (
-            Emulator(emulator_config(tls, speed=1.0, burst_chunks=1)) as emu,
+            Emulator(emulator_config(tls, profile, speed=1.0, burst_chunks=1)) as emu,
             sdk_client(emu, tls).aio.live.connect(model=MODEL, config=sdk_config()) as session,
         ):
             await sdk_send(session, speech(2.0) + silence(0.6))
@@ -166,10 +188,10 @@ def test_sdk_interrupted_reply(run: Run, tls: Tls) -> None:
     run(scenario())
 
 
-def test_sdk_tool_call_round_trip(run: Run, tls: Tls) -> None:
+def test_sdk_tool_call_round_trip(run: Run, tls: Tls, profile: str) -> None:
     async def scenario() -> None:
         async with (
-            Emulator(emulator_config(tls)) as emu,
+            Emulator(emulator_config(tls, profile)) as emu,
             sdk_client(emu, tls).aio.live.connect(model=MODEL, config=sdk_config()) as session,
         ):
             await session.send_realtime_input(text="what does get_time say?")
@@ -195,9 +217,11 @@ def test_sdk_tool_call_round_trip(run: Run, tls: Tls) -> None:
     run(scenario())
 
 
-def test_sdk_go_away_then_resumption(run: Run, tls: Tls) -> None:
+def test_sdk_go_away_then_resumption(run: Run, tls: Tls, profile: str) -> None:
     async def scenario() -> None:
-        config = emulator_config(tls, session_seconds=0.4, go_away_s=0.3)
+        # goAway 0.1 s into each connection; the second one's 0.3 s reply (as slow as 0.7x
+        # real time with the realistic profile) is over well before it closes.
+        config = emulator_config(tls, profile, session_seconds=1.0, go_away_s=0.9, tone_s=0.3)
         async with Emulator(config) as emu:
             client = sdk_client(emu, tls)
             sent = bytearray()
@@ -210,7 +234,7 @@ def test_sdk_go_away_then_resumption(run: Run, tls: Tls) -> None:
                     if message.session_resumption_update:
                         handle = message.session_resumption_update.new_handle
                     if message.go_away:
-                        assert message.go_away.time_left == "0.3s"
+                        assert message.go_away.time_left == "0.9s"
                         break
             assert handle
             async with client.aio.live.connect(model=MODEL, config=sdk_config(handle)) as session:
@@ -229,11 +253,14 @@ def test_sdk_go_away_then_resumption(run: Run, tls: Tls) -> None:
         run(scenario())
 
 
-def test_our_client_over_tls_same_scenarios(run: Run, tls: Tls) -> None:
+def test_our_client_over_tls_same_scenarios(run: Run, tls: Tls, profile: str) -> None:
     config = LiveConfig(model=MODEL, function_declarations=(FunctionDeclaration("get_time"),))
 
     async def scenario() -> None:
-        async with Emulator(emulator_config(tls, session_seconds=0.8, go_away_s=0.6)) as emu:
+        # Both turns end before the goAway; realistic replies are as slow as 0.7x real time.
+        lifetime_s = 0.8 if profile == "basic" else 3.0
+        changes = {"session_seconds": lifetime_s, "go_away_s": 0.6, "tone_s": 0.3}
+        async with Emulator(emulator_config(tls, profile, **changes)) as emu:
             endpoint = Endpoint(base_url=emu.url, ssl_context=tls.client_context)
             assert endpoint.url.startswith("wss://127.0.0.1:")
             seen: list[type] = []

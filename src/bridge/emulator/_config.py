@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from .._secret import Secret
 from ..protocol.errors import ConfigError
 
 ReplyMode = Literal["echo", "tone"]
+Profile = Literal["basic", "realistic"]
+PROFILES: tuple[Profile, ...] = ("basic", "realistic")
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +21,12 @@ class EmulatorConfig:
     Reply audio is sent in bursts: `burst_chunks` messages of `chunk_ms` each back to back,
     then a pause so that on average audio leaves at `speed` x real time (`speed < 1`
     reproduces a model slower than real time, i.e. playout underruns).
+
+    Durations the service imposes (`session_seconds`, `go_away_s`, `audio_session_limit_s`,
+    `deadline_s`, `pong_delay_s`, the mean time between `drops_per_hour`) are in service
+    seconds and multiplied by `time_scale` when served: 1/60 turns a 58-minute deadline into
+    58 s. Conversational timing (VAD, think time, reply pacing) is never scaled.
+    `EmulatorConfig.from_profile("realistic")` sets them all as the service does.
     """
 
     host: str = "127.0.0.1"
@@ -56,10 +64,54 @@ class EmulatorConfig:
     """Declared function to call after every audio turn (text turns that name one call it)."""
     resumption_handles: bool = True
     """Send sessionResumptionUpdate after setup and after each turn."""
+    time_scale: float = 1.0
+    """Factor applied to every service duration (< 1 compresses time for tests)."""
+    audio_session_limit_s: float | None = None
+    """A session whose setup has no contextWindowCompression ends this long after it began
+    (goAway first, then close 1008; resuming it is refused with 1007). None: no limit."""
+    deadline_s: float | None = None
+    """A session is closed with 1011 "deadline expired" this long after it began, even with
+    compression; resuming it is refused with 1007. None: no deadline."""
+    pong_delay_s: tuple[float, float] = (0.0, 0.0)
+    """Each pong is sent after a delay drawn uniformly from this range."""
+    speed_range: tuple[float, float] | None = None
+    """Per-burst reply speed drawn uniformly from this range (bursts faster and slower than
+    real time); None paces every burst at `speed`."""
+    interim_ms: int | None = None
+    """While the user speaks, send interimInputTranscription every this much speech."""
+    strict_setup: bool = False
+    """Refuse (1007, naming it) a setup field google-genai's LiveClientSetup does not know."""
+    drops_per_hour: float = 0.0
+    """Connections dropped at random (TCP abort, or close 1011), on average, per hour."""
+    seed: int | None = None
+    """Seed of the random pong delays, reply speeds and drops (None: unpredictable)."""
+    record_audio_s: float | None = None
+    """None keeps every uplink byte, message and turn audio in `sessions` (tests); N keeps
+    the last N seconds of uplink audio, the last 1000 messages and no turn audio once it
+    was answered (0 keeps no audio): bounded memory for long runs."""
     max_message_bytes: int = 8 * 1024 * 1024
     setup_timeout_s: float = 10.0
     certfile: str | None = None
     keyfile: str | None = None
+
+    @classmethod
+    def from_profile(cls, profile: Profile = "basic", **changes: Any) -> EmulatorConfig:
+        """The settings of a profile, with `changes` applied on top.
+
+        basic: no service limits, fast replies (the defaults). realistic: what the service
+        does: a connection lasts 10 min with goAway 50 s ahead, an audio session without
+        compression ends at 15 min, every session is closed at 58:00 with 1011, pongs take
+        8-30 s, replies come in bursts at 0.7x-3x real time, live captions every 500 ms, the
+        setup checked against the SDK's fields, records bounded to the last 60 s of audio.
+        """
+        if profile not in PROFILES:
+            raise ConfigError(f"profile: expected one of {', '.join(PROFILES)}, got {profile!r}")
+        base = cls() if profile == "basic" else _REALISTIC
+        return replace(base, **changes)
+
+    def scaled(self, seconds: float) -> float:
+        """A service duration in loop seconds (`seconds` x `time_scale`)."""
+        return seconds * self.time_scale
 
     def validate(self) -> None:
         """Raise `ConfigError` for an invalid setting."""
@@ -79,6 +131,9 @@ class EmulatorConfig:
             ("tone_s", self.tone_s, 0.0),
             ("think_time_s", self.think_time_s, 0.0),
             ("setup_timeout_s", self.setup_timeout_s, 0.001),
+            ("drops_per_hour", self.drops_per_hour, 0.0),
+            *(("pong_delay_s", value, 0.0) for value in self.pong_delay_s),
+            *(("speed_range", value, 0.01) for value in self.speed_range or ()),
         )
         for name, value, low in checks:
             if not math.isfinite(value) or value < low:
@@ -90,6 +145,25 @@ class EmulatorConfig:
                 f"session_seconds: must exceed go_away_s ({self.go_away_s}), "
                 f"got {self.session_seconds!r}"
             )
+        if not (math.isfinite(self.time_scale) and self.time_scale > 0):
+            raise ConfigError(f"time_scale: must be > 0, got {self.time_scale!r}")
+        for name, pair in (("pong_delay_s", self.pong_delay_s), ("speed_range", self.speed_range)):
+            if pair is not None and (len(pair) != 2 or pair[0] > pair[1]):
+                raise ConfigError(f"{name}: expected (low, high) with low <= high, got {pair!r}")
+        for name, limit in (
+            ("audio_session_limit_s", self.audio_session_limit_s),
+            ("deadline_s", self.deadline_s),
+        ):
+            if limit is not None and not (math.isfinite(limit) and limit > self.go_away_s):
+                raise ConfigError(
+                    f"{name}: must exceed go_away_s ({self.go_away_s}), got {limit!r}"
+                )
+        if self.record_audio_s is not None and not (
+            math.isfinite(self.record_audio_s) and self.record_audio_s >= 0
+        ):
+            raise ConfigError(f"record_audio_s: must be >= 0, got {self.record_audio_s!r}")
+        if self.interim_ms is not None and self.interim_ms < 10:
+            raise ConfigError(f"interim_ms: must be >= 10, got {self.interim_ms}")
         if not math.isfinite(self.speed) or self.speed <= 0:
             raise ConfigError(f"speed: must be > 0, got {self.speed!r}")
         if self.chunk_ms < 10 or self.chunk_ms % 10:
@@ -102,3 +176,17 @@ class EmulatorConfig:
             raise ConfigError("certfile and keyfile go together")
         if self.max_sessions is not None and self.max_sessions < 1:
             raise ConfigError(f"max_sessions: must be >= 1, got {self.max_sessions}")
+
+
+_REALISTIC = EmulatorConfig(
+    session_seconds=600.0,
+    go_away_s=50.0,
+    audio_session_limit_s=900.0,
+    deadline_s=58 * 60.0,
+    pong_delay_s=(8.0, 30.0),
+    think_time_s=0.3,
+    speed_range=(0.7, 3.0),
+    interim_ms=500,
+    strict_setup=True,
+    record_audio_s=60.0,
+)

@@ -26,6 +26,10 @@ class LogicalSession:
     live_handle: str | None = None
     attached: asyncio.Event = field(default_factory=asyncio.Event)
     """Set while a connection serves this session."""
+    started_s: float = 0.0
+    """Loop time at which the session began (its limits count from here)."""
+    ended: str | None = None
+    """Why the service ended the session for good; resuming it is then refused."""
 
 
 class HandleRegistry:

@@ -19,6 +19,9 @@ class TurnRecord:
     """24 kHz reply bytes actually sent for this turn."""
     interrupted: bool = False
     tool_calls: list[str] = field(default_factory=list)
+    cut_by: str | None = None
+    """Who ended the connection while this turn's reply was being generated: "client"
+    (the bridge moved or closed too early) or "server" (a drop, a limit, a deadline)."""
 
 
 @dataclass(slots=True)
@@ -31,7 +34,10 @@ class SessionRecord:
     """Every client message after setup, keys normalised to camelCase, audio data decoded
     into `uplink_audio` (the message keeps the byte count under `data_bytes`)."""
     uplink_audio: bytearray = field(default_factory=bytearray)
-    """Every uplink audio byte in arrival order, across all connections."""
+    """Every uplink audio byte in arrival order, across all connections (with
+    `record_audio_s` set, only the most recent ones: see `uplink_audio_start`)."""
+    uplink_audio_start: int = 0
+    """Offset in the whole uplink stream of `uplink_audio[0]` (bytes no longer kept)."""
     uplink_audio_by_connection: list[int] = field(default_factory=list)
     """Bytes received on each connection, in connection order."""
     turns: list[TurnRecord] = field(default_factory=list)
@@ -41,6 +47,21 @@ class SessionRecord:
     """Handles presented by connections that resumed this session."""
     close_codes: list[int] = field(default_factory=list)
     tool_responses: list[dict[str, Any]] = field(default_factory=list)
+
+    def trim(self, n_audio_bytes: int, n_messages: int) -> None:
+        """Keep at most the last `n_audio_bytes` of uplink audio and about `n_messages`
+        messages (trimmed in batches, so appending stays cheap)."""
+        excess = len(self.uplink_audio) - n_audio_bytes
+        if excess > 0:
+            del self.uplink_audio[:excess]
+            self.uplink_audio_start += excess
+        if len(self.messages) > 2 * n_messages:
+            del self.messages[:-n_messages]
+
+    @property
+    def n_uplink_bytes(self) -> int:
+        """Uplink audio bytes received over the session's life (kept or not)."""
+        return sum(self.uplink_audio_by_connection)
 
     @property
     def n_connections(self) -> int:

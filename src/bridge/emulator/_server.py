@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import random
 import re
 import ssl
 from types import TracebackType
@@ -20,10 +21,11 @@ from websockets.http11 import Request, Response
 from .._redact import redacting_logger
 from ._config import EmulatorConfig
 from ._handles import HandleRegistry, LogicalSession
+from ._pong import slow_pong_connection
 from ._records import SessionRecord
 from ._session import EmulatedConnection
 from ._setup import validate_setup
-from ._wire import WireError, decode_message
+from ._wire import WireError, close_reason, decode_message
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class Emulator:
         self._server: Server | None = None
         self._n_open = 0
         self._next_id = 1
+        self._rng = random.Random(self.config.seed)
 
     @property
     def tls(self) -> bool:
@@ -90,6 +93,7 @@ class Emulator:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             assert self.config.certfile is not None
             context.load_cert_chain(self.config.certfile, self.config.keyfile)
+        low_s, high_s = (self.config.scaled(s) for s in self.config.pong_delay_s)
         self._server = await serve(
             self._handle,
             self.config.host,
@@ -98,6 +102,9 @@ class Emulator:
             process_request=self._process_request,
             max_size=self.config.max_message_bytes,
             logger=redacting_logger("bridge.emulator.ws"),
+            create_connection=slow_pong_connection(lambda: self._rng.uniform(low_s, high_s))
+            if high_s > 0
+            else None,
         )
 
     async def stop(self) -> None:
@@ -189,7 +196,7 @@ class Emulator:
             assert ws.request is not None
             if not self._authorised(ws.request):
                 raise WireError("API key not valid. Please pass a valid API key.")
-            validate_setup(setup)
+            validate_setup(setup, strict=config.strict_setup)
             model = setup["model"].strip().removeprefix("models/")
             if config.models and model not in config.models:
                 raise WireError(
@@ -199,12 +206,12 @@ class Emulator:
                 )
             session = await self._attach(setup)
         except WireError as exc:
-            await ws.close(exc.code, str(exc)[:120])
+            await ws.close(exc.code, close_reason(str(exc)))
             return
         session.record.uplink_audio_by_connection.append(0)
         session.attached.set()
         try:
-            connection = EmulatedConnection(config, self._handles, ws, session, setup)
+            connection = EmulatedConnection(config, self._handles, ws, session, setup, self._rng)
             await connection.send({"setupComplete": {"sessionId": session.record.session_id}})
             await connection.send_handle()
             await connection.serve()
@@ -220,10 +227,12 @@ class Emulator:
             record = SessionRecord(session_id=f"session-{self._next_id}", setup=setup)
             self._next_id += 1
             self.sessions.append(record)
-            return LogicalSession(record)
+            return LogicalSession(record, started_s=asyncio.get_running_loop().time())
         session = self._handles.lookup(handle)
         if session is None:
             raise WireError("Session resumption handle is invalid or expired.")
+        if session.ended is not None:
+            raise WireError(f"Session resumption refused: the session ended ({session.ended}).")
         if session.attached.is_set():
             # The real service refuses a resume while the old socket is open; allow the
             # old connection a moment to finish closing first.

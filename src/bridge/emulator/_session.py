@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import binascii
 import contextlib
 import logging
-from collections.abc import Callable
+import random
 from typing import Any
 
 import orjson
@@ -16,13 +15,14 @@ from websockets.exceptions import ConnectionClosed
 from ._audio import REPLY_RATE_HZ, resample_int16, tone
 from ._config import EmulatorConfig
 from ._handles import HandleRegistry, LogicalSession
+from ._lifetime import Ending, plan_ending, sleep_until
 from ._records import SessionRecord, TurnRecord
+from ._reply import stream_audio
 from ._setup import declared_functions
 from ._vad import EnergyVad
-from ._wire import WireError, b64decode, decode_message, rate_from_mime
+from ._wire import WireError, b64decode, close_reason, decode_message, rate_from_mime
 
 log = logging.getLogger(__name__)
-_REPLY_MIME = f"audio/pcm;rate={REPLY_RATE_HZ}"
 
 
 class EmulatedConnection:
@@ -35,8 +35,10 @@ class EmulatedConnection:
         ws: ServerConnection,
         session: LogicalSession,
         setup: dict[str, Any],
+        rng: random.Random,
     ) -> None:
         self.config = config
+        self.rng = rng
         self.handles = handles
         self.ws = ws
         self.session = session
@@ -56,6 +58,10 @@ class EmulatedConnection:
         self.reply_tasks: list[asyncio.Task[None]] = []
         self.current_turn: TurnRecord | None = None
         self.pending_calls: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.speech_bytes = 0
+        """Audio of the turn being spoken, for interim transcriptions."""
+        self.server_closed = False
+        """Whether this side ended the connection (a reply cut then is the server's doing)."""
 
     async def send(self, message: dict[str, Any]) -> None:
         """Server JSON goes out in binary frames, as Google sends it."""
@@ -66,33 +72,51 @@ class EmulatedConnection:
             handle = self.handles.issue(self.session)
             await self.send({"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}})
 
-    async def go_away_later(self, lifetime_s: float) -> None:
-        """Announce the end of the connection, then close it like the service (1008)."""
+    async def end_later(self, ending: Ending) -> None:
+        """End the connection as planned: goAway first if announced, then close or drop.
+
+        A session that ends with it cannot be resumed from the goAway on: resumption does
+        not extend a session past its limit."""
         try:
-            await asyncio.sleep(lifetime_s - self.config.go_away_s)
-            await self.send({"goAway": {"timeLeft": f"{self.config.go_away_s:g}s"}})
-            await asyncio.sleep(self.config.go_away_s)
-            await self.ws.close(1008, "The session has reached its time limit.")
+            if ending.go_away:
+                # A connection that began inside the window is told what is left of it.
+                go_away_s = self.config.scaled(self.config.go_away_s)
+                left_s = max(0.0, min(go_away_s, ending.at_s - asyncio.get_running_loop().time()))
+                await sleep_until(ending.at_s - left_s)
+                if ending.ends_session:
+                    self.session.ended = ending.reason
+                await self.send({"goAway": {"timeLeft": f"{left_s:g}s"}})
+            await sleep_until(ending.at_s)
+            if ending.ends_session:
+                self.session.ended = ending.reason
+            self.server_closed = True
+            if ending.abort:
+                self.ws.transport.abort()
+            else:
+                await self.ws.close(ending.code, ending.reason)
         except ConnectionClosed:
             pass
 
     async def serve(self) -> None:
         """Handle client messages until the connection closes."""
-        timer = None
-        if self.config.session_seconds is not None:
-            timer = asyncio.create_task(self.go_away_later(self.config.session_seconds))
+        loop = asyncio.get_running_loop()
+        ending = plan_ending(self.config, self.session, self.setup, loop.time(), self.rng)
+        timer = None if ending is None else asyncio.create_task(self.end_later(ending))
         try:
             async for data in self.ws:
                 try:
                     await self.dispatch(data)
                 except WireError as exc:
-                    await self.ws.close(exc.code, str(exc)[:120])
+                    self.server_closed = True
+                    await self.ws.close(exc.code, close_reason(str(exc)))
                     return
         except ConnectionClosed:
             pass
         finally:
             if timer is not None:
                 timer.cancel()
+            if self.current_turn is not None:
+                self.current_turn.cut_by = "server" if self.server_closed else "client"
             await self.stop_reply()
 
     async def dispatch(self, data: bytes | str) -> None:
@@ -155,6 +179,8 @@ class EmulatedConnection:
     async def audio(self, pcm: bytes, rate_hz: int) -> None:
         self.record.uplink_audio += pcm
         self.record.uplink_audio_by_connection[-1] += len(pcm)
+        if self.config.record_audio_s is not None:
+            self.record.trim(int(self.config.record_audio_s * rate_hz) * 2, n_messages=1000)
         if self.manual:
             if self.activity_open:
                 self.manual_audio += pcm
@@ -175,8 +201,23 @@ class EmulatedConnection:
         result = self.vad.feed(pcm)
         if result.started and self.barge_in:
             await self.interrupt()
+        await self.interim(len(pcm) if self.vad.speaking else 0, rate_hz)
         if result.ended:
             self.start_reply(self.new_turn(bytes(result.speech), rate_hz))
+
+    async def interim(self, n_bytes: int, rate_hz: int) -> None:
+        """Live captions: interimInputTranscription every `interim_ms` of speech."""
+        every_ms = self.config.interim_ms
+        if every_ms is None:
+            return
+        if not n_bytes:
+            self.speech_bytes = 0
+            return
+        every_bytes = rate_hz * every_ms // 1000 * 2
+        before, self.speech_bytes = self.speech_bytes, self.speech_bytes + n_bytes
+        if self.speech_bytes // every_bytes > before // every_bytes:
+            heard = f"[speaking {self.speech_bytes / 2 / rate_hz:.2f} s]"
+            await self.send({"serverContent": {"interimInputTranscription": {"text": heard}}})
 
     async def client_content(self, body: dict[str, Any]) -> None:
         turns = body.get("turns") or []
@@ -246,6 +287,7 @@ class EmulatedConnection:
             await self.send({"toolCallCancellation": {"ids": cancelled}})
         if turn is not None:
             turn.interrupted = True
+            self.current_turn = None
         await self.send({"serverContent": {"interrupted": True}})
         await self.send({"serverContent": {"turnComplete": True}})
 
@@ -309,7 +351,7 @@ class EmulatedConnection:
                 audio = resample_int16(bytes(turn.audio), turn.sample_rate_hz)
             else:
                 audio = tone(config.tone_s, config.tone_hz)
-            await self.stream_audio(audio, turn)
+            await stream_audio(self.send, audio, turn, config, self.rng)
             reply_s = len(audio) / 2 / REPLY_RATE_HZ
             text = said or (
                 f"[echo {reply_s:.2f} s]"
@@ -331,35 +373,6 @@ class EmulatedConnection:
             }
         )
         self.current_turn = None
+        if config.record_audio_s is not None:
+            turn.audio = bytearray()  # answered: bounded records keep no turn audio
         await self.send_handle()
-
-    async def stream_audio(self, audio: bytes, turn: TurnRecord) -> None:
-        """Reply audio in bursts of `burst_chunks`, averaging `speed` x real time."""
-        config = self.config
-        chunk_bytes = REPLY_RATE_HZ * config.chunk_ms // 1000 * 2
-        loop = asyncio.get_running_loop()
-        start_s = loop.time()
-        sent_s = 0.0
-        b2a: Callable[..., bytes] = binascii.b2a_base64
-        for index, offset in enumerate(range(0, len(audio), chunk_bytes)):
-            chunk = audio[offset : offset + chunk_bytes]
-            await self.send(
-                {
-                    "serverContent": {
-                        "modelTurn": {
-                            "parts": [
-                                {
-                                    "inlineData": {
-                                        "mimeType": _REPLY_MIME,
-                                        "data": b2a(chunk, newline=False).decode(),
-                                    }
-                                }
-                            ]
-                        }
-                    }
-                }
-            )
-            turn.reply_audio_bytes += len(chunk)
-            sent_s += len(chunk) / 2 / REPLY_RATE_HZ
-            if (index + 1) % config.burst_chunks == 0:
-                await asyncio.sleep(max(0.0, start_s + sent_s / config.speed - loop.time()))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from importlib import resources
 from typing import Any
+
+import orjson
 
 from ..protocol._config import (
     ACTIVITY_HANDLINGS,
@@ -13,14 +17,47 @@ from ..protocol._config import (
 )
 from ._wire import WireError
 
+# The SDK's TurnCoverage (3.6.1) has a value the bridge's own config does not offer.
+_TURN_COVERAGES = TURN_COVERAGES | {"TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO"}
+
 
 def _check_enum(where: str, value: Any, allowed: frozenset[str]) -> None:
     if value is not None and value not in allowed:
         raise WireError(f"Invalid value at '{where}': {value!r}")
 
 
-def validate_setup(setup: dict[str, Any]) -> None:
-    """Reject a setup the real service would reject (close 1007)."""
+@functools.cache
+def setup_fields() -> dict[str, Any]:
+    """The field tree of google-genai 3.6.1's `LiveClientSetup` (camelCase; None: any value).
+
+    Generated from the SDK's pydantic models, which forbid unknown fields;
+    tests/test_emulator_realistic.py checks it still matches the installed SDK.
+    """
+    text = resources.files("bridge").joinpath("data/live_setup_fields.json").read_bytes()
+    tree: dict[str, Any] = orjson.loads(text)
+    return tree
+
+
+def _check_fields(value: Any, tree: dict[str, Any], where: str) -> None:
+    if isinstance(value, list):
+        for item in value:
+            _check_fields(item, tree, where)
+        return
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        if key not in tree:
+            raise WireError(f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}'.")
+        subtree = tree[key]
+        if subtree is not None:
+            _check_fields(item, subtree, f"{where}.{key}")
+
+
+def validate_setup(setup: dict[str, Any], *, strict: bool = False) -> None:
+    """Reject a setup the real service would reject (close 1007); `strict` also refuses any
+    field the SDK's types do not know, naming it."""
+    if strict:
+        _check_fields(setup, setup_fields(), "setup")
     model = setup.get("model")
     if not isinstance(model, str) or not model.strip() or model.strip() == "models/":
         raise WireError("Invalid value at 'setup.model': a model name is required.")
@@ -55,7 +92,7 @@ def validate_setup(setup: dict[str, Any]) -> None:
         ):
             raise WireError(f"Invalid value at 'automatic_activity_detection.{key}': {value!r}")
     _check_enum("activity_handling", realtime.get("activityHandling"), ACTIVITY_HANDLINGS)
-    _check_enum("turn_coverage", realtime.get("turnCoverage"), TURN_COVERAGES)
+    _check_enum("turn_coverage", realtime.get("turnCoverage"), _TURN_COVERAGES)
     tools = setup.get("tools") or []
     if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
         raise WireError("Invalid value at 'setup.tools'.")

@@ -23,21 +23,34 @@ class WireError(ValueError):
         self.code = code
 
 
+MAX_DEPTH = 64
+"""Deepest object/array nesting accepted in a client message (the service's is similar)."""
+MAX_REASON_BYTES = 123
+
+
+def close_reason(text: str) -> str:
+    """`text` cut to the 123 UTF-8 bytes a close frame allows (never mid-character)."""
+    return text.encode()[:MAX_REASON_BYTES].decode(errors="ignore")
+
+
 def camel(name: str) -> str:
     """snake_case → camelCase (camelCase passes through)."""
     return _SNAKE.sub(lambda m: m.group(1).upper(), name) if "_" in name else name
 
 
-def normalise(value: Any) -> Any:
-    """A copy of a JSON value with every object key in camelCase (user data untouched)."""
+def normalise(value: Any, depth: int = 0) -> Any:
+    """A copy of a JSON value with every object key in camelCase (user data untouched);
+    nesting deeper than `MAX_DEPTH` raises `WireError`."""
+    if depth > MAX_DEPTH and isinstance(value, (dict, list)):
+        raise WireError(f"Invalid JSON payload received: nesting deeper than {MAX_DEPTH} levels.")
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
             name = camel(key)
-            out[name] = item if name in _OPAQUE else normalise(item)
+            out[name] = item if name in _OPAQUE else normalise(item, depth + 1)
         return out
     if isinstance(value, list):
-        return [normalise(item) for item in value]
+        return [normalise(item, depth + 1) for item in value]
     return value
 
 
