@@ -284,6 +284,46 @@ def test_demo_via_ntgcalls_reports_latency_including_the_webrtc_leg(tmp_path: Pa
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.realtime
+def test_demo_with_several_sessions_prints_each_sessions_playout_and_the_cpu_split(
+    tmp_path: Path,
+) -> None:
+    import soundfile as sf
+
+    speech, rate_hz = sf.read(SPEECH, dtype="int16")
+    clip = tmp_path / "question.wav"
+    sf.write(clip, speech[: rate_hz * 6 // 5], rate_hz, subtype="PCM_16")
+    argv = ["demo", "--via", "ntgcalls", "--sessions", "3", "--input", str(clip)]
+    argv += ["--silence-ms", "200"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bridge", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    header = next(i for i, x in enumerate(lines) if x.startswith("session  deadline"))
+    rows = [x.split() for x in lines[header + 1 : header + 4]]
+    # Every user, in its own call, heard its own reply.
+    assert [r[0] for r in rows] == ["1", "2", "3"]
+    assert all(r[5] != "none" and int(r[7]) > 10 for r in rows), rows
+    cpu = next(x for x in lines if x.startswith("CPU, % of one core"))
+    assert "event loop" in cpu and "ntgcalls/native threads" in cpu and "users" in cpu
+    assert "session 1:" in lines and any("deadline error" in x for x in lines)
+    assert "Traceback" not in proc.stderr
+
+
+def test_several_sessions_need_the_ntgcalls_call() -> None:
+    argv = ["demo", "--via", "wav", "--sessions", "3"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bridge", *argv], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert "--sessions 3: needs --via ntgcalls" in proc.stderr
+
+
 def test_bad_call_parameters_are_named() -> None:
     from bridge.transports.loopback import LoopbackCall
 
