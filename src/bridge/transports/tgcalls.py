@@ -1,10 +1,14 @@
 """A Telegram group voice chat as a `Transport`, through py-tgcalls 3 and ntgcalls.
 
 Inbound: `record(chat, RecordStream(audio=True, ...))` makes ntgcalls hand us raw 10 ms
-frames per speaker (keyed by ssrc) as `StreamFrames` updates. One small handler per
-`PyTgCalls` instance routes each update to its chat's transport, which passes the bytes
-straight to the engine's sink. Frames from the bot's own ssrc are dropped so the bot
-never hears itself.
+frames per speaker (keyed by ssrc). py-tgcalls would turn every batch into a coroutine,
+a task and a filter check per handler (~55 µs of event-loop time per frame measured on a
+2-core host); instead one callback per `PyTgCalls` takes the frames straight from its
+ntgcalls binding and wakes the loop once for all that arrived meanwhile (~2.5 µs per
+frame), so no other `stream_frame` handler on that `PyTgCalls` gets frames. Without a
+binding (py-tgcalls changed) it falls back to a `stream_frame` handler. Either way each
+chat's frames go straight to the engine's sink. Frames from the bot's own ssrc are
+dropped so the bot never hears itself.
 
 Outbound: `play(chat, MediaStream(ExternalMedia.AUDIO, AudioParameters(rate, channels)))`
 opens an external audio source; each `send_frame` call consumes exactly one 10 ms frame
@@ -23,9 +27,11 @@ import asyncio
 import contextlib
 import logging
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
+from ntgcalls import StreamDevice, StreamMode
 from pyrogram.errors import ChannelInvalid, ChannelPrivate, ChatIdInvalid, PeerIdInvalid
 from pytgcalls import filters
 from pytgcalls.exceptions import NoActiveGroupCall, NotInCallError
@@ -34,7 +40,6 @@ from pytgcalls.types import (
     Device,
     Direction,
     ExternalMedia,
-    Frame,
     GroupCallConfig,
     GroupCallParticipant,
     MediaStream,
@@ -93,21 +98,55 @@ class VoiceCalls(Protocol):
     async def get_participants(self, chat_id: int) -> Sequence[GroupCallParticipant]: ...
 
 
+class _NativeFrames:
+    """Inbound frames from ntgcalls' own thread, batched onto the event loop."""
+
+    def __init__(self, transports: dict[int, GroupCallTransport]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._transports = transports
+        self._arrived: deque[tuple[int, list[tuple[int, bytes]]]] = deque()
+        self._drain_pending = False
+
+    def on_frames(self, chat_id: int, mode: object, device: object, frames: Any) -> None:
+        """ntgcalls' `on_frames` callback (its thread): queue, wake the loop if idle."""
+        if mode != StreamMode.PLAYBACK or device != StreamDevice.MICROPHONE:
+            return
+        self._arrived.append((chat_id, [(f.ssrc, bytes(f.data)) for f in frames]))
+        if not self._drain_pending:
+            self._drain_pending = True
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        self._drain_pending = False  # first: frames queued from now on wake the loop again
+        arrived, transports = self._arrived, self._transports
+        while arrived:
+            chat_id, frames = arrived.popleft()
+            transport = transports.get(chat_id)
+            if transport is not None:
+                transport._deliver(frames)
+
+
 class _Router:
-    """One handler per PyTgCalls instance, dispatching frames to each chat's transport."""
+    """One frame callback and handlers per PyTgCalls instance, dispatching to each chat's
+    transport."""
 
     def __init__(self, calls: VoiceCalls) -> None:
         self.transports: dict[int, GroupCallTransport] = {}
-        calls.add_handler(
-            self.on_frames, filters.stream_frame(Direction.INCOMING, Device.MICROPHONE)
-        )
+        binding = getattr(calls, "_binding", None)
+        if binding is not None and hasattr(binding, "on_frames"):
+            binding.on_frames(_NativeFrames(self.transports).on_frames)
+        else:
+            calls.add_handler(
+                self.on_frames, filters.stream_frame(Direction.INCOMING, Device.MICROPHONE)
+            )
         calls.add_handler(self.on_chat_update, filters.chat_update(ChatUpdate.Status.LEFT_CALL))
         calls.add_handler(self.on_participant, filters.call_participant())
 
     async def on_frames(self, _client: object, update: StreamFrames) -> None:
         transport = self.transports.get(update.chat_id)
         if transport is not None:
-            transport._deliver(update.frames)
+            transport._deliver([(f.ssrc, f.frame) for f in update.frames])
 
     async def on_chat_update(self, _client: object, update: ChatUpdate) -> None:
         transport = self.transports.get(update.chat_id)
@@ -258,15 +297,14 @@ class GroupCallTransport(Transport):
             self._self_user_id = getattr(me, "id", None)
         return self._self_user_id
 
-    def _deliver(self, frames: Sequence[Frame]) -> None:
+    def _deliver(self, frames: Sequence[tuple[int, bytes]]) -> None:
         sink = self._sink
         if sink is None or not self._joined:
             return
         expected = self.frame_bytes
         own = self._own_ssrcs
-        for frame in frames:
-            ssrc = frame.ssrc & _SSRC_MASK
-            pcm = frame.frame
+        for raw_ssrc, pcm in frames:
+            ssrc = raw_ssrc & _SSRC_MASK
             if ssrc in own:
                 continue
             if len(pcm) != expected:
