@@ -144,9 +144,14 @@ def print_table(result: CapacityResult) -> None:
     print(f"CPU, % of one core: bridge {c['bridge_cpu_pct']:.1f} (event loop "
           f"{c['loop_cpu_pct']:.1f}, ntgcalls/native threads {c['native_cpu_pct']:.1f}), "
           f"users {c['users_cpu_pct']:.1f}, emulator {c['emulator_cpu_pct']:.1f}")  # fmt: skip
+    threads = sorted(((v, k[7:]) for k, v in c.items() if k.startswith("thread:")), reverse=True)
+    print("  other threads by name: " + ", ".join(f"{name} {v:.1f}" for v, name in threads))
+    starved = result.missed_ticks > 0 or result.busy_ticks > 0
     print(f"per chat: event loop {c['loop_cpu_pct_per_chat']:.2f} %, native "
           f"{c['native_cpu_pct_per_chat']:.2f} %; one core holds about "
-          f"{c['chats_per_core']:.0f} chats")  # fmt: skip
+          f"{c['chats_per_core']:.0f} chats"
+          + (" (ticks were skipped: the process lacked CPU, so this is a lower bound "
+             "on the cost per chat)" if starved else ""))  # fmt: skip
     if result.first_metrics is not None:
         from ._demo import print_metrics
 
@@ -191,25 +196,32 @@ def _emulator_main(conn: Connection, config: EmulatorConfig) -> None:
 # -- CPU accounting ---------------------------------------------------------------------
 
 
-def _cpu_s(stat_path: str) -> float:
-    """utime + stime of /proc/.../stat, in seconds (the name field may hold spaces)."""
+def _stat(stat_path: str) -> tuple[str, float]:
+    """The name and utime + stime (seconds) in /proc/.../stat (the name may hold spaces)."""
     with open(stat_path, encoding="ascii", errors="replace") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+        head, tail = f.read().rsplit(")", 1)
+    fields = tail.split()
+    return head.split("(", 1)[1], (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
 
 
-def _threads() -> Iterator[tuple[int, float]]:
+def _threads() -> Iterator[tuple[int, str, float]]:
     for tid in os.listdir("/proc/self/task"):
         with contextlib.suppress(OSError):  # a thread may end while we look
-            yield int(tid), _cpu_s(f"/proc/self/task/{tid}/stat")
+            yield int(tid), *_stat(f"/proc/self/task/{tid}/stat")
 
 
 def _cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
-    snap = {name: _cpu_s(f"/proc/{pid}/stat") for name, pid in pids.items() if pid}
+    snap = {name: _stat(f"/proc/{pid}/stat")[1] for name, pid in pids.items() if pid}
     main_tid = pids["bridge"]
-    threads = dict(_threads())
-    snap["loop"] = threads.get(main_tid, 0.0)
-    snap["native"] = sum(cpu for tid, cpu in threads.items() if tid != main_tid)
+    snap["loop"] = snap["native"] = 0.0
+    for tid, name, cpu_s in _threads():
+        if tid == main_tid:
+            snap["loop"] = cpu_s
+        else:
+            snap["native"] += cpu_s
+            # Grouped by name: WebRTC's own threads are named; Python's (ntgcalls runs
+            # each call through a ThreadPoolExecutor) carry the process name.
+            snap[f"thread:{name}"] = snap.get(f"thread:{name}", 0.0) + cpu_s
     return snap
 
 
@@ -217,7 +229,7 @@ def _cpu_shares(
     before: dict[str, float], after: dict[str, float], elapsed_s: float, n_chats: int
 ) -> dict[str, float]:
     """% of one core over the window; native threads that ended in it are not counted."""
-    pct = {k: 100 * (after.get(k, 0.0) - before.get(k, 0.0)) / elapsed_s for k in before}
+    pct = {k: 100 * (after[k] - before.get(k, 0.0)) / elapsed_s for k in after}
     per_chat_bridge = pct["bridge"] / n_chats
     return {
         "bridge_cpu_pct": pct["bridge"],
@@ -229,4 +241,5 @@ def _cpu_shares(
         "native_cpu_pct_per_chat": pct["native"] / n_chats,
         "chats_per_core": 100 / per_chat_bridge if per_chat_bridge > 0 else math.inf,
         "window_s": elapsed_s,
+        **{k: v for k, v in pct.items() if k.startswith("thread:") and v >= 0.5},
     }
