@@ -11,9 +11,11 @@ chat's frames go straight to the engine's sink. Frames from the bot's own ssrc a
 dropped so the bot never hears itself.
 
 Outbound: `play(chat, MediaStream(ExternalMedia.AUDIO, AudioParameters(rate, channels)))`
-opens an external audio source; each `send_frame` call consumes exactly one 10 ms frame
-whatever length it is given (shorter buffers are over-read), so this transport only
-ever passes exactly `frame_bytes`. Nothing in py-tgcalls paces frames: the engine's
+opens an external audio source; frames go to ntgcalls' `send_external_frame` directly
+(py-tgcalls' `send_frame` wrapper costs ~50 µs a call in argument checks; it is the
+fallback without a binding). Each call consumes exactly one 10 ms frame whatever length
+it is given (shorter buffers are over-read), so this transport only ever passes exactly
+`frame_bytes`. Nothing in py-tgcalls paces frames: the engine's
 playout clock calls `send_frame` once per tick.
 
 Leaving: on `stop()`, or when Telegram reports that the bot was kicked, left, or the
@@ -31,7 +33,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from ntgcalls import StreamDevice, StreamMode
+from ntgcalls import ConnectionNotFound, FrameData, StreamDevice, StreamMode
 from pyrogram.errors import ChannelInvalid, ChannelPrivate, ChatIdInvalid, PeerIdInvalid
 from pytgcalls import filters
 from pytgcalls.exceptions import NoActiveGroupCall, NotInCallError
@@ -210,6 +212,11 @@ class GroupCallTransport(Transport):
         self.frames_in = 0
         self.frames_sent = 0
         self.frames_dropped = 0
+        binding = getattr(calls, "_binding", None)
+        # py-tgcalls' `send_frame` type-checks its arguments on every call (~50 µs here)
+        # and resolves the chat again; its ntgcalls binding takes the frame as it is.
+        self._send_native = getattr(binding, "send_external_frame", None)
+        self._frame_data = FrameData()
 
     def __repr__(self) -> str:
         return f"GroupCallTransport(chat={self.chat!r}, joined={self._joined})"
@@ -351,8 +358,12 @@ class GroupCallTransport(Transport):
             self.frames_dropped += 1
             return
         try:
-            await self._calls.send_frame(self.chat_id, Device.MICROPHONE, pcm)
-        except NotInCallError:
+            if self._send_native is not None:
+                mic = StreamDevice.MICROPHONE
+                await self._send_native(self.chat_id, mic, pcm, self._frame_data)
+            else:
+                await self._calls.send_frame(self.chat_id, Device.MICROPHONE, pcm)
+        except (NotInCallError, ConnectionNotFound):
             self.frames_dropped += 1
             self._call_ended(ChatUpdate.Status.LEFT_GROUP)
             return

@@ -1,4 +1,4 @@
-"""Inbound Telegram frames taken straight from ntgcalls' binding, batched onto the loop.
+"""Telegram frames to and from ntgcalls' binding directly; inbound batched onto the loop.
 
 py-tgcalls turns each ntgcalls frame batch into a coroutine, a task and a filter check
 per registered handler (~55 µs of event-loop time per 10 ms frame per speaker on a
@@ -64,3 +64,37 @@ def test_frames_from_ntgcalls_thread_reach_each_chats_sink_in_order(run: Any) ->
     # Every incoming frame of this chat, in order; not the bot's own, not the outgoing
     # stream, not another chat's.
     assert got == [(1001, bytes([i]) * 960) for i in range(50)]
+
+
+class SendingBinding(Binding):
+    """`send_external_frame` as ntgcalls has it: a frame per call; ConnectionNotFound once
+    the call is gone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[int, Any, bytes]] = []
+        self.in_call = True
+
+    async def send_external_frame(self, chat_id: int, device: Any, data: bytes, _info: Any) -> None:
+        if not self.in_call:
+            raise ntgcalls.ConnectionNotFound(f'Connection with chat id "{chat_id}" not found')
+        self.sent.append((chat_id, device, data))
+
+
+def test_frames_go_to_ntgcalls_directly_and_a_lost_call_ends_the_transport(run: Any) -> None:
+    async def scenario() -> tuple[SendingBinding, FakeCalls, GroupCallTransport]:
+        calls = FakeCalls()
+        binding = calls._binding = SendingBinding()  # type: ignore[attr-defined]
+        transport = GroupCallTransport(calls, CHAT_ID)
+        await transport.start(lambda ssrc, pcm: None)
+        await transport.send_frame(bytes([1]) * 960)
+        binding.in_call = False  # removed from the call: py-tgcalls sends no update
+        await transport.send_frame(bytes([2]) * 960)
+        await transport.send_frame(bytes([3]) * 960)
+        return binding, calls, transport
+
+    binding, calls, transport = run(scenario())
+    assert binding.sent == [(CHAT_ID, MICROPHONE, bytes([1]) * 960)]
+    assert calls.sent == []  # nothing through py-tgcalls' type-checked wrapper
+    assert not transport.joined and transport.ended.is_set()
+    assert transport.frames_sent == 1 and transport.frames_dropped == 2
