@@ -326,6 +326,8 @@ def test_concurrency(
     benchmark: Any, external_emulator: ExternalEmulator, n_sessions: int, chunk_ms: int
 ) -> None:
     benchmark.group = "concurrency"
+    if benchmark.disabled and n_sessions > 10:
+        pytest.skip("a smoke run (--benchmark-disable) keeps to 10 sessions")
     result: dict[str, Any] = benchmark.pedantic(
         lambda: uvloop.run(
             _concurrent(n_sessions, external_emulator.url, external_emulator, chunk_ms)

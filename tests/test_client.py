@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from bridge._secret import Secret
+from bridge import Secret
 from bridge.client import (
     Endpoint,
     LiveConnection,

@@ -578,7 +578,7 @@ def test_unreachable_server_fails_start_after_the_configured_attempts(run_virtua
 
 
 def test_refused_key_fails_start_at_once_without_showing_the_key(run_virtual: Run) -> None:
-    from bridge._secret import Secret
+    from bridge import Secret
     from bridge.protocol import InvalidArgument
 
     async def scenario() -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bridge._secret import Secret
+from bridge import Secret
 from bridge.client import Endpoint, LiveConnection, connect
 from bridge.emulator import Emulator, EmulatorConfig, resample_int16
 from bridge.protocol import (

@@ -34,9 +34,9 @@ class Endpoint:
         if not self.base_url.startswith(("wss://", "ws://", "https://", "http://")):
             raise ConfigError(f"base_url: expected a ws(s):// or http(s):// URL: {self.base_url!r}")
         if self.api_key is not None and not isinstance(self.api_key, Secret):
-            raise ConfigError("api_key: wrap the key in bridge._secret.Secret")
+            raise ConfigError("api_key: wrap the key in bridge.Secret")
         if self.token is not None and not isinstance(self.token, Secret):
-            raise ConfigError("token: wrap the token in bridge._secret.Secret")
+            raise ConfigError("token: wrap the token in bridge.Secret")
         if self.api_version is not None and self.api_version not in ("v1", "v1beta", "v1alpha"):
             raise ConfigError(f"api_version: expected v1, v1beta or v1alpha: {self.api_version!r}")
 

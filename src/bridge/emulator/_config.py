@@ -66,9 +66,9 @@ class EmulatorConfig:
         if not self.host:
             raise ConfigError(f"host: expected an address, got {self.host!r}")
         if self.api_key is not None and not isinstance(self.api_key, Secret):
-            raise ConfigError("api_key: wrap the key in bridge._secret.Secret")
+            raise ConfigError("api_key: wrap the key in bridge.Secret")
         if not all(isinstance(token, Secret) for token in self.tokens):
-            raise ConfigError("tokens: wrap each token in bridge._secret.Secret")
+            raise ConfigError("tokens: wrap each token in bridge.Secret")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port: must be 0..65535, got {self.port}")
         if self.reply not in ("echo", "tone"):
