@@ -19,13 +19,13 @@ import asyncio
 import contextlib
 import os
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import ntgcalls
 
 from ._base import FRAME_MS, FrameSink, Transport
+from ._inbox import LoopInbox
 from ._user import HeardFrame, SimulatedUser
 
 __all__ = ["HeardFrame", "LoopbackCall", "LoopbackError", "LoopbackTransport", "LoopbackUser"]
@@ -43,8 +43,8 @@ class _Native:
     """One `NTgCalls` instance holding any number of P2P calls (as py-tgcalls holds every
     chat of an account), its callbacks routed to each call's `_Endpoint` by call id.
 
-    Inbound frames are batched: a native thread appends to a queue and wakes the loop only
-    when no drain is pending, so frames of many calls arriving together cost one wake-up.
+    Inbound frames go through a `LoopInbox`: frames of many calls arriving together cost
+    one event-loop wake-up.
     """
 
     def __init__(self) -> None:
@@ -52,15 +52,14 @@ class _Native:
         self.endpoints: dict[int, _Endpoint] = {}
         self.frame_data = ntgcalls.FrameData()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._arrived: deque[tuple[_Endpoint, float, int, bytes]] = deque()
-        self._drain_pending = False
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Register the callbacks, scheduling their work on `loop` (once)."""
         if self._loop is not None:
             return
         self._loop = loop
-        endpoints, arrived = self.endpoints, self._arrived
+        endpoints = self.endpoints
+        arrived = LoopInbox(loop, _deliver_pcm)
         playback, microphone = ntgcalls.StreamMode.PLAYBACK, ntgcalls.StreamDevice.MICROPHONE
 
         def schedule(callback: Callable[..., None], *args: Any) -> None:
@@ -79,10 +78,7 @@ class _Native:
                 return
             now_s = time.monotonic()
             for frame in frames:
-                arrived.append((endpoint, now_s, frame.ssrc, bytes(frame.data)))
-            if not self._drain_pending:
-                self._drain_pending = True
-                schedule(self._drain)
+                arrived.put((endpoint, now_s, frame.ssrc, bytes(frame.data)))
 
         def connection_changed(call_id: int, info: Any) -> None:
             endpoint = endpoints.get(call_id)
@@ -93,13 +89,11 @@ class _Native:
         self.calls.on_frames(frames_arrived)
         self.calls.on_connection_change(connection_changed)
 
-    def _drain(self) -> None:
-        self._drain_pending = False  # first: a frame appended from now on schedules again
-        arrived = self._arrived
-        while arrived:
-            endpoint, arrival_s, ssrc, pcm = arrived.popleft()
-            if endpoint.on_pcm is not None:
-                endpoint.on_pcm(arrival_s, ssrc, pcm)
+
+def _deliver_pcm(item: tuple[_Endpoint, float, int, bytes]) -> None:
+    endpoint, arrival_s, ssrc, pcm = item
+    if endpoint.on_pcm is not None:
+        endpoint.on_pcm(arrival_s, ssrc, pcm)
 
 
 class _Endpoint:

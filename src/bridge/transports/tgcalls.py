@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -53,6 +52,7 @@ from pytgcalls.types.raw import AudioParameters
 
 from .._faults import worth_reporting
 from ._base import FrameSink, Transport
+from ._inbox import LoopInbox
 
 __all__ = [
     "ChatNotFoundError",
@@ -104,29 +104,18 @@ class _NativeFrames:
     """Inbound frames from ntgcalls' own thread, batched onto the event loop."""
 
     def __init__(self, transports: dict[int, GroupCallTransport]) -> None:
-        self._loop = asyncio.get_running_loop()
         self._transports = transports
-        self._arrived: deque[tuple[int, list[tuple[int, bytes]]]] = deque()
-        self._drain_pending = False
+        self._inbox = LoopInbox(asyncio.get_running_loop(), self._deliver)
 
     def on_frames(self, chat_id: int, mode: object, device: object, frames: Any) -> None:
-        """ntgcalls' `on_frames` callback (its thread): queue, wake the loop if idle."""
-        if mode != StreamMode.PLAYBACK or device != StreamDevice.MICROPHONE:
-            return
-        self._arrived.append((chat_id, [(f.ssrc, bytes(f.data)) for f in frames]))
-        if not self._drain_pending:
-            self._drain_pending = True
-            with contextlib.suppress(RuntimeError):  # the loop is closing
-                self._loop.call_soon_threadsafe(self._drain)
+        """ntgcalls' `on_frames` callback (its thread): queue this chat's frames."""
+        if mode == StreamMode.PLAYBACK and device == StreamDevice.MICROPHONE:
+            self._inbox.put((chat_id, [(f.ssrc, bytes(f.data)) for f in frames]))
 
-    def _drain(self) -> None:
-        self._drain_pending = False  # first: frames queued from now on wake the loop again
-        arrived, transports = self._arrived, self._transports
-        while arrived:
-            chat_id, frames = arrived.popleft()
-            transport = transports.get(chat_id)
-            if transport is not None:
-                transport._deliver(frames)
+    def _deliver(self, item: tuple[int, list[tuple[int, bytes]]]) -> None:
+        transport = self._transports.get(item[0])
+        if transport is not None:
+            transport._deliver(item[1])
 
 
 class _Router:
