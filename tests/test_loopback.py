@@ -306,13 +306,22 @@ def test_demo_with_several_sessions_prints_each_sessions_playout_and_the_cpu_spl
     assert "Traceback" not in proc.stderr
 
 
-def test_several_sessions_need_the_ntgcalls_call() -> None:
-    argv = ["demo", "--via", "wav", "--sessions", "3"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "bridge", *argv], capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 2
-    assert "--sessions 3: needs --via ntgcalls" in proc.stderr
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--via", "wav", "--sessions", "3"], "--sessions 3: needs --via ntgcalls"),
+        (["--via", "ntgcalls", "--live", "--sessions", "3"], "the local emulator (no --live)"),
+        (["--via", "ntgcalls", "--sessions", "0"], "--sessions 0: N must be at least 1"),
+    ],
+)
+def test_several_sessions_need_the_ntgcalls_call_and_the_emulator(
+    argv: list[str], error: str, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    from bridge.cli import main
+
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key-not-used")
+    assert main(["demo", *argv]) == 2
+    assert error in capsys.readouterr().err
 
 
 def test_bad_call_parameters_are_named() -> None:

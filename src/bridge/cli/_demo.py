@@ -106,9 +106,12 @@ def main(parsed: argparse.Namespace) -> int:
     if args.live and not (config.endpoint.api_key or config.endpoint.ephemeral_token):
         print("demo --live needs GEMINI_API_KEY (or endpoint.api_key in --config)", file=sys.stderr)
         return 2
-    if args.sessions != 1 and (args.via != "ntgcalls" or args.live or args.sessions < 1):
-        print(f"demo --sessions {args.sessions}: needs --via ntgcalls, no --live, and N >= 1",
-              file=sys.stderr)  # fmt: skip
+    if args.sessions < 1:
+        print(f"demo --sessions {args.sessions}: N must be at least 1", file=sys.stderr)
+        return 2
+    if args.sessions > 1 and (args.via != "ntgcalls" or args.live):
+        print(f"demo --sessions {args.sessions}: needs --via ntgcalls and the local emulator "
+              "(no --live)", file=sys.stderr)  # fmt: skip
         return 2
     try:
         if args.sessions > 1:
