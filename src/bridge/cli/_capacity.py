@@ -221,7 +221,9 @@ def _cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
             snap["native"] += cpu_s
             # Grouped by name: WebRTC's own threads are named; Python's (ntgcalls runs
             # each call through a ThreadPoolExecutor) carry the process name.
-            snap[f"thread:{name}"] = snap.get(f"thread:{name}", 0.0) + cpu_s
+            # Unnamed native threads are "Thread 0x<address>": one group.
+            key = "thread:" + name.split(" 0x", 1)[0]
+            snap[key] = snap.get(key, 0.0) + cpu_s
     return snap
 
 
