@@ -95,7 +95,8 @@ def test_clock_skips_the_deadlines_a_stall_missed_and_records_its_lateness(
     assert np.all(np.diff(ticks[10:]) == 10)
     assert clock.missed_ticks == 4
     error = clock.deadline_error_us.summary()
-    assert error.count == len(deadlines) and error.max == pytest.approx(5000)
+    # One sample per tick (the last tick's handler may be cancelled by aclose unrun).
+    assert error.count == clock.ticks >= len(deadlines) and error.max == pytest.approx(5000)
 
 
 def test_one_clock_drives_many_subscribers_and_stops_when_idle(run_virtual: Run) -> None:

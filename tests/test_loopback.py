@@ -257,31 +257,71 @@ def test_the_emulators_echo_is_heard_at_the_users_end(loopback_run: dict[str, np
     assert latency_s > 0
 
 
-@pytest.mark.realtime
-def test_demo_via_ntgcalls_reports_latency_including_the_webrtc_leg(tmp_path: Path) -> None:
+def run_demo(tmp_path: Path, *argv: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
+    """`gemini-tg-bridge demo --via ntgcalls ...` on the first 1.2 s of the bundled sample
+    (0.8 s of speech, to keep the run short), the emulator ending turns after 200 ms."""
     import soundfile as sf
 
-    out = tmp_path / "reply.wav"
-    # The first 1.2 s of the bundled sample (0.8 s of speech) keep the run short.
     speech, rate_hz = sf.read(SPEECH, dtype="int16")
     clip = tmp_path / "question.wav"
     sf.write(clip, speech[: rate_hz * 6 // 5], rate_hz, subtype="PCM_16")
-    argv = ["demo", "--via", "ntgcalls", "--input", str(clip), "--out", str(out)]
-    argv += ["--silence-ms", "200"]
+    argv = ("demo", "--via", "ntgcalls", "--input", str(clip), "--silence-ms", "200", *argv)
     proc = subprocess.run(
         [sys.executable, "-m", "bridge", *argv],
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=timeout_s,
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc
+
+
+@pytest.mark.realtime
+def test_demo_via_ntgcalls_reports_latency_including_the_webrtc_leg(tmp_path: Path) -> None:
+    out = tmp_path / "reply.wav"
+    proc = run_demo(tmp_path, "--out", str(out), timeout_s=90)
     assert "via ntgcalls" in proc.stdout and "include both call legs" in proc.stdout
     line = next(x for x in proc.stdout.splitlines() if "first reply frame heard" in x)
     assert int(line.split(":")[1].split("ms")[0]) > 0
     assert out.stat().st_size > 44
     assert "[turn 1] interrupted" in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.realtime
+def test_demo_with_several_sessions_prints_each_sessions_playout_and_the_cpu_split(
+    tmp_path: Path,
+) -> None:
+    proc = run_demo(tmp_path, "--sessions", "3", timeout_s=120)
+    lines = proc.stdout.splitlines()
+    header = next(i for i, x in enumerate(lines) if x.startswith("session  deadline"))
+    rows = [x.split() for x in lines[header + 1 : header + 4]]
+    # Every user, in its own call, heard its own reply.
+    assert [r[0] for r in rows] == ["1", "2", "3"]
+    assert all(r[5] != "none" and int(r[7]) > 10 for r in rows), rows
+    cpu = next(x for x in lines if x.startswith("CPU, % of one core"))
+    assert "event loop" in cpu and "ntgcalls/native threads" in cpu and "users" in cpu
+    assert "session 1:" in lines and any("deadline error" in x for x in lines)
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--via", "wav", "--sessions", "3"], "--sessions 3: needs --via ntgcalls"),
+        (["--via", "ntgcalls", "--live", "--sessions", "3"], "the local emulator (no --live)"),
+        (["--via", "ntgcalls", "--sessions", "0"], "--sessions 0: N must be at least 1"),
+    ],
+)
+def test_several_sessions_need_the_ntgcalls_call_and_the_emulator(
+    argv: list[str], error: str, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    from bridge.cli import main
+
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key-not-used")
+    assert main(["demo", *argv]) == 2
+    assert error in capsys.readouterr().err
 
 
 def test_bad_call_parameters_are_named() -> None:

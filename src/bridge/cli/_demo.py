@@ -77,6 +77,14 @@ def register(subparsers: Subparsers) -> None:
         metavar="MS",
         help="silence that ends the user's turn in the local emulator (default: 500)",
     )
+    parser.add_argument(
+        "--sessions",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --via ntgcalls: N users, each in its own call with its own session, in "
+        "this process; users and emulator in other processes; prints a capacity table",
+    )
     parser.set_defaults(handler=main)  # fmt: skip
 
 
@@ -88,6 +96,7 @@ class _Args:
     out: str
     input: str | None
     silence_ms: int
+    sessions: int
 
 
 def main(parsed: argparse.Namespace) -> int:
@@ -101,8 +110,21 @@ def main(parsed: argparse.Namespace) -> int:
     if args.live and not (config.endpoint.api_key or config.endpoint.ephemeral_token):
         print("demo --live needs GEMINI_API_KEY (or endpoint.api_key in --config)", file=sys.stderr)
         return 2
+    if args.sessions < 1:
+        print(f"demo --sessions {args.sessions}: N must be at least 1", file=sys.stderr)
+        return 2
+    if args.sessions > 1 and (args.via != "ntgcalls" or args.live):
+        print(f"demo --sessions {args.sessions}: needs --via ntgcalls and the local emulator "
+              "(no --live)", file=sys.stderr)  # fmt: skip
+        return 2
     try:
-        code = run(_demo(args, config))
+        if args.sessions > 1:
+            from ._capacity import run_capacity
+
+            speech = _load_speech(args.input, RATE_HZ, 1)
+            code = run_capacity(args.sessions, config, speech, args.silence_ms)
+        else:
+            code = run(_demo(args, config))
     except TimeoutError:
         print("demo failed: no reply from the bot in time", file=sys.stderr)
         code = 1
@@ -241,7 +263,6 @@ def _report(
     out: str,
     reply_bytes: int,
 ) -> None:
-    c = m.counters
     if live:
         server = "includes the model's own end-of-speech detection and thinking"
     else:
@@ -251,25 +272,31 @@ def _report(
         )
     reply_s = first.first_heard_s - first.speech_end_s
     print()
+    print_metrics(m)
+    print(f"  end of user speech -> first reply frame heard: {_ms(reply_s)} ({server})")
+    heard_silent = second.silent_heard_s - second.first_heard_s
+    print(f"            user starts talking -> last bot audio heard: {_ms(heard_silent)} "
+          "(includes the server's speech detection)")  # fmt: skip
+    print(f"wrote {out}: {reply_bytes / 2 / RATE_HZ:.2f} s of the first reply as heard")
+
+
+def print_metrics(m: MetricsSnapshot) -> None:
+    """The latency report's lines that come from one session's metrics."""
+    c = m.counters
     print("latency report (per 20 ms frame of audio)")
     print(f"  uplink processing   (mix+resample+encode)  {_dist(m.uplink_us)}")
     print(f"  downlink processing (decode+resample+buf)  {_dist(m.downlink_us)}")
     print("  bridge-added latency")
     print(f"    user frame in -> bytes on the socket     {_dist(m.uplink_latency_us)}")
     print(f"    reply audio in -> first frame played     {_dist(m.downlink_latency_us)}")
-    print(f"  end of user speech -> first reply frame heard: {_ms(reply_s)} ({server})")
     print(f"  barge-in: server 'interrupted' -> playout silent   {_dist(m.barge_in_ms, 'ms')}")
     print(f"            local VAD: user speech -> output ducked  {_dist(m.duck_ms, 'ms')}")
     if m.local_barge_in_ms.count:
         print(
             f"            local barge-in (reply fully received)  {_dist(m.local_barge_in_ms, 'ms')}"
         )
-    heard_silent = second.silent_heard_s - second.first_heard_s
-    print(f"            user starts talking -> last bot audio heard: {_ms(heard_silent)} "
-          "(includes the server's speech detection)")  # fmt: skip
     print(f"  playout: underruns {c['underruns']}, missed ticks {c['missed_ticks']}, "
           f"deadline error {_dist(m.deadline_error_us)}")  # fmt: skip
     print(f"  turns {c['turns']}, interruptions {c['interruptions']}, "
           f"uplink {c['uplink_bytes']} B in {c['uplink_chunks']} messages, "
           f"downlink {c['downlink_bytes']} B")  # fmt: skip
-    print(f"wrote {out}: {reply_bytes / 2 / RATE_HZ:.2f} s of the first reply as heard")

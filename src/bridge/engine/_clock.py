@@ -6,6 +6,11 @@ deadlines already missed are skipped and counted in `missed_ticks` instead of be
 ticked in a burst: Telegram plays what it is sent at once, so a burst would only be
 heard late. The clock drives playout only; the uplink keeps its own period.
 
+Each tick issues every session's handler as its own task, so a chat whose send into
+ntgcalls takes milliseconds delays nobody else's frame. At most one tick per chat is in
+flight: a chat whose previous tick has not finished skips this one (counted in
+`busy_ticks`) instead of queueing frames that would be heard late.
+
 The clock is also its sessions' time base: `monotonic` and `sleep` are what every
 session on it reads the time with (a virtual clock in tests makes them all virtual).
 """
@@ -36,8 +41,9 @@ class PlayoutClock:
 
     The clock runs while it has subscribers (it starts on the first `subscribe`, which
     must happen inside a running event loop, and stops after the last `unsubscribe`).
-    Handlers run one after another in subscription order; each must be quick (pop one
-    frame, hand it to the transport) because a slow one delays the rest.
+    Each tick starts every handler as its own task, in subscription order, so a handler
+    waiting on a slow transport does not delay the others; a handler whose previous tick
+    is still running is skipped for this tick (`busy_ticks`, `skipped_ticks(token)`).
 
     `monotonic` and `sleep` (default `time.monotonic`, `asyncio.sleep`) go together;
     `time.monotonic`, not `loop.time()`, because uvloop's loop time has 1 ms resolution,
@@ -57,6 +63,10 @@ class PlayoutClock:
         self.sleep = sleep
         self._handlers: dict[int, TickHandler] = {}
         self._next_id = 0
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._skipped: dict[int, int] = {}
+        self.busy_ticks = 0
+        """Handler ticks skipped because the handler's previous tick had not finished."""
         self._task: asyncio.Task[None] | None = None
         self._pacer: Pacer | None = None
         self._missed_before = 0
@@ -86,6 +96,10 @@ class PlayoutClock:
         """Ticks on which a handler raised."""
         return self._failures.count
 
+    def skipped_ticks(self, token: int) -> int:
+        """Ticks skipped for one handler because its previous tick was still running."""
+        return self._skipped.get(token, 0)
+
     def subscribe(self, handler: TickHandler) -> int:
         """Start calling `handler` every tick; returns a token for `unsubscribe`."""
         token = self._next_id
@@ -101,6 +115,8 @@ class PlayoutClock:
     def unsubscribe(self, token: int) -> None:
         """Stop calling the handler; unknown tokens are ignored. The last one stops the clock."""
         self._handlers.pop(token, None)
+        self._in_flight.pop(token, None)
+        self._skipped.pop(token, None)
         if not self._handlers and self._task is not None:
             self._task.cancel()
             self._task = None
@@ -108,6 +124,9 @@ class PlayoutClock:
     async def aclose(self) -> None:
         """Stop ticking now, whatever the subscribers."""
         self._handlers.clear()
+        for ticking in self._in_flight.values():
+            ticking.cancel()
+        self._in_flight.clear()
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
@@ -117,18 +136,26 @@ class PlayoutClock:
     async def _run(self) -> None:
         pacer = self._pacer
         assert pacer is not None
+        loop = asyncio.get_running_loop()
         await pacer.next_tick()  # the start: the first frame is due one period later
         while self._handlers:
             deadline_s = await pacer.next_tick()
             self.deadline_error_us.record(pacer.lateness_s() * 1e6)
             started = time.perf_counter()
-            for handler in list(self._handlers.values()):
-                try:
-                    await handler(deadline_s)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self._failures.report(exc, exc_info=exc)
+            in_flight, create_task = self._in_flight, loop.create_task
+            for token, handler in list(self._handlers.items()):
+                previous = in_flight.get(token)
+                if previous is not None and not previous.done():
+                    self.busy_ticks += 1
+                    self._skipped[token] = self._skipped.get(token, 0) + 1
+                    continue
+                in_flight[token] = create_task(self._tick_one(handler, deadline_s))
             self.tick_cpu_us.record((time.perf_counter() - started) * 1e6)
             self.ticks += 1
         self._task = None
+
+    async def _tick_one(self, handler: TickHandler, deadline_s: float) -> None:
+        try:
+            await handler(deadline_s)
+        except Exception as exc:
+            self._failures.report(exc, exc_info=exc)

@@ -20,11 +20,12 @@ import contextlib
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import ntgcalls
 
 from ._base import FRAME_MS, FrameSink, Transport
+from ._inbox import LoopInbox
 from ._user import HeardFrame, SimulatedUser
 
 __all__ = ["HeardFrame", "LoopbackCall", "LoopbackError", "LoopbackTransport", "LoopbackUser"]
@@ -38,19 +39,80 @@ class LoopbackError(RuntimeError):
     """The loopback call could not be set up or was lost."""
 
 
-class _Endpoint:
-    """One NTgCalls instance holding one P2P call, capturing and playing external PCM."""
+class _Native:
+    """One `NTgCalls` instance holding any number of P2P calls (as py-tgcalls holds every
+    chat of an account), its callbacks routed to each call's `_Endpoint` by call id.
 
-    def __init__(self, peer_id: int, sample_rate_hz: int, channels: int) -> None:
-        self.peer_id = peer_id
+    Inbound frames go through a `LoopInbox`: frames of many calls arriving together cost
+    one event-loop wake-up.
+    """
+
+    def __init__(self) -> None:
+        self.calls = ntgcalls.NTgCalls()
+        self.endpoints: dict[int, _Endpoint] = {}
+        self.frame_data = ntgcalls.FrameData()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Register the callbacks, scheduling their work on `loop` (once)."""
+        if self._loop is not None:
+            return
+        self._loop = loop
+        endpoints = self.endpoints
+        arrived = LoopInbox(loop, _deliver_pcm)
+        playback, microphone = ntgcalls.StreamMode.PLAYBACK, ntgcalls.StreamDevice.MICROPHONE
+
+        def schedule(callback: Callable[..., None], *args: Any) -> None:
+            # A native thread may still call back while the loop shuts down.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(callback, *args)
+
+        def signaling(call_id: int, data: bytes) -> None:
+            endpoint = endpoints.get(call_id)
+            if endpoint is not None and endpoint.forward_signaling is not None:
+                schedule(endpoint.forward_signaling, data)
+
+        def frames_arrived(call_id: int, mode: Any, device: Any, frames: Any) -> None:
+            endpoint = endpoints.get(call_id)
+            if endpoint is None or mode != playback or device != microphone:
+                return
+            now_s = time.monotonic()
+            for frame in frames:
+                arrived.put((endpoint, now_s, frame.ssrc, bytes(frame.data)))
+
+        def connection_changed(call_id: int, info: Any) -> None:
+            endpoint = endpoints.get(call_id)
+            if endpoint is not None:
+                schedule(endpoint.connection_changed, info.state)
+
+        self.calls.on_signaling_data(signaling)
+        self.calls.on_frames(frames_arrived)
+        self.calls.on_connection_change(connection_changed)
+
+
+def _deliver_pcm(item: tuple[_Endpoint, float, int, bytes]) -> None:
+    endpoint, arrival_s, ssrc, pcm = item
+    if endpoint.on_pcm is not None:
+        endpoint.on_pcm(arrival_s, ssrc, pcm)
+
+
+class _Endpoint:
+    """One P2P call on a `_Native`, capturing and playing external PCM.
+
+    `forward_signaling` carries this end's signaling data to the other end (in this
+    process or another one); the other end's data comes in through `deliver_signaling`.
+    """
+
+    def __init__(self, native: _Native, call_id: int, sample_rate_hz: int, channels: int) -> None:
+        self.native = native
+        self.peer_id = call_id
         self.sample_rate_hz = sample_rate_hz
         self.channels = channels
         self.frame_bytes = sample_rate_hz * FRAME_MS // 1000 * 2 * channels
-        self.calls = ntgcalls.NTgCalls()
+        self.calls = native.calls
         self.on_pcm: Callable[[float, int, bytes], None] | None = None
+        self.forward_signaling: Callable[[bytes], None] | None = None
         self.connected: asyncio.Future[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._frame_data = ntgcalls.FrameData()
 
     def _description(self) -> Any:
         audio = ntgcalls.AudioDescription(
@@ -58,32 +120,12 @@ class _Endpoint:
         )
         return ntgcalls.MediaDescription(audio, None, None, None)
 
-    async def prepare(self, peer: _Endpoint) -> None:
+    async def prepare(self, forward_signaling: Callable[[bytes], None]) -> None:
         loop = asyncio.get_running_loop()
-        self._loop = loop
         self.connected = loop.create_future()
-
-        def schedule(callback: Callable[..., None], *args: Any) -> None:
-            # A native thread may still call back while the loop shuts down.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(callback, *args)
-
-        def forward_signaling(_call_id: int, data: bytes) -> None:
-            schedule(peer.deliver_signaling, data)
-
-        def frames_arrived(_call_id: int, mode: Any, device: Any, frames: Any) -> None:
-            if mode != ntgcalls.StreamMode.PLAYBACK or device != ntgcalls.StreamDevice.MICROPHONE:
-                return
-            now_s = time.monotonic()
-            for frame in frames:
-                schedule(self._deliver, now_s, frame.ssrc, bytes(frame.data))
-
-        def connection_changed(_call_id: int, info: Any) -> None:
-            schedule(self._connection_changed, info.state)
-
-        self.calls.on_signaling_data(forward_signaling)
-        self.calls.on_frames(frames_arrived)
-        self.calls.on_connection_change(connection_changed)
+        self.forward_signaling = forward_signaling
+        self.native.bind(loop)
+        self.native.endpoints[self.peer_id] = self
         await self.calls.create_p2p_call(self.peer_id)
         description = self._description()
         await self.calls.set_stream_sources(self.peer_id, ntgcalls.StreamMode.CAPTURE, description)
@@ -93,11 +135,7 @@ class _Endpoint:
         task = asyncio.ensure_future(self.calls.send_signaling_data(self.peer_id, data))
         task.add_done_callback(_consume_exception)
 
-    def _deliver(self, arrival_s: float, ssrc: int, pcm: bytes) -> None:
-        if self.on_pcm is not None:
-            self.on_pcm(arrival_s, ssrc, pcm)
-
-    def _connection_changed(self, state: Any) -> None:
+    def connection_changed(self, state: Any) -> None:
         fut = self.connected
         if fut is None or fut.done():
             return
@@ -117,13 +155,15 @@ class _Endpoint:
 
     async def send(self, pcm: bytes) -> None:
         await self.calls.send_external_frame(
-            self.peer_id, ntgcalls.StreamDevice.MICROPHONE, pcm, self._frame_data
+            self.peer_id, ntgcalls.StreamDevice.MICROPHONE, pcm, self.native.frame_data
         )
 
     async def stop(self) -> None:
         self.on_pcm = None
+        self.forward_signaling = None
         with contextlib.suppress(ntgcalls.ConnectionNotFound):
             await self.calls.stop(self.peer_id)
+        self.native.endpoints.pop(self.peer_id, None)
 
 
 def _consume_exception(fut: asyncio.Future[Any]) -> None:
@@ -138,14 +178,25 @@ def _check_frame(pcm: bytes, frame_bytes: int) -> None:
         )
 
 
+class _Call(Protocol):
+    """What a `LoopbackTransport` needs of the call it is the bridge's end of."""
+
+    @property
+    def bot_endpoint(self) -> _Endpoint: ...
+    @property
+    def is_open(self) -> bool: ...
+    async def connect(self) -> None: ...
+    async def close(self) -> None: ...
+
+
 class LoopbackTransport(Transport):
     """The bridge's end of a `LoopbackCall`: hears the user, speaks into the call."""
 
-    def __init__(self, call: LoopbackCall) -> None:
+    def __init__(self, call: _Call) -> None:
         self._call = call
-        self._endpoint = call._bot
-        self.sample_rate_hz = call.sample_rate_hz
-        self.channels = call.channels
+        self._endpoint = endpoint = call.bot_endpoint
+        self.sample_rate_hz = endpoint.sample_rate_hz
+        self.channels = endpoint.channels
         self.frames_sent = 0
         self.frames_dropped = 0
 
@@ -208,8 +259,8 @@ class LoopbackCall:
         self.sample_rate_hz = sample_rate_hz
         self.channels = channels
         self.connect_timeout_s = connect_timeout_s
-        self._bot = _Endpoint(_BOT_PEER_ID, sample_rate_hz, channels)
-        self._user = _Endpoint(_USER_PEER_ID, sample_rate_hz, channels)
+        self.bot_endpoint = _Endpoint(_Native(), _BOT_PEER_ID, sample_rate_hz, channels)
+        self._user = _Endpoint(_Native(), _USER_PEER_ID, sample_rate_hz, channels)
         self.transport = LoopbackTransport(self)
         self.user = LoopbackUser(self)
         self._connected = False
@@ -228,12 +279,13 @@ class LoopbackCall:
                 raise LoopbackError("the loopback call is closed")
             if self._connected:
                 return
-            await self._bot.prepare(self._user)
-            await self._user.prepare(self._bot)
+            await self.bot_endpoint.prepare(self._user.deliver_signaling)
+            await self._user.prepare(self.bot_endpoint.deliver_signaling)
             key = os.urandom(_KEY_BYTES)
-            await self._bot.connect(key, outgoing=True)
+            await self.bot_endpoint.connect(key, outgoing=True)
             await self._user.connect(key, outgoing=False)
-            waits = [ep.connected for ep in (self._bot, self._user) if ep.connected is not None]
+            ends = (self.bot_endpoint, self._user)
+            waits = [ep.connected for ep in ends if ep.connected is not None]
             try:
                 await asyncio.wait_for(asyncio.gather(*waits), self.connect_timeout_s)
             except TimeoutError:
@@ -249,7 +301,7 @@ class LoopbackCall:
             return
         self._closed = True
         await self.user.stop_speaking()
-        for endpoint in (self._bot, self._user):
+        for endpoint in (self.bot_endpoint, self._user):
             await endpoint.stop()
 
     async def __aenter__(self) -> LoopbackCall:
