@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 from _virtual_clock import VirtualClock
 from pyrogram.enums import ChatMemberStatus, ParseMode
-from pyrogram.errors import FloodWait, MessageNotModified
+from pyrogram.errors import FloodWait, MessageNotModified, SlowmodeWait
 
 from bridge import Secret
 from bridge.engine.events import Transcript, TurnStarted
@@ -32,8 +31,15 @@ class FakeChat:
     """Records messages like Telegram would show them, with the virtual time of each call;
     can answer with FloodWait."""
 
-    def __init__(self, clock: VirtualClock | None = None, flood_waits: int = 0, flood_s: int = 1):
+    def __init__(
+        self,
+        clock: VirtualClock | None = None,
+        flood_waits: int = 0,
+        flood_s: int = 1,
+        error: type[FloodWait | SlowmodeWait] = FloodWait,
+    ):
         self.clock = clock or VirtualClock()
+        self.error = error
         self.messages: dict[int, str] = {}
         self.calls: list[tuple[float, str, int, str]] = []
         self.flood_waits = flood_waits
@@ -43,7 +49,7 @@ class FakeChat:
     def _maybe_flood(self) -> None:
         if self.flood_waits:
             self.flood_waits -= 1
-            raise FloodWait(value=self.flood_s)
+            raise self.error(value=self.flood_s)
 
     async def send_message(self, chat_id: int, text: str, *, parse_mode: Any) -> Any:
         assert chat_id == CHAT and parse_mode is ParseMode.DISABLED
@@ -138,9 +144,8 @@ def test_flood_wait_is_waited_out_and_nothing_is_lost(run: Any) -> None:
         poster = poster_on(chat, clock, min_interval_s=0)
         poster.on_event(words("user", 0, "hello", final=True))
         poster.on_event(words("model", 0, "hi there", final=True))
-        closing = asyncio.ensure_future(poster.close())
         await clock.advance(10)
-        await closing
+        await poster.close()
         return chat, poster
 
     chat, poster = run(scenario())
@@ -158,12 +163,39 @@ def test_a_flood_wait_is_capped_at_max_flood_wait_s(run: Any) -> None:
             chat, CHAT, max_flood_wait_s=30, monotonic=clock.monotonic, sleep=clock.sleep
         )
         poster.on_event(words("model", 0, "hi", final=True))
-        closing = asyncio.ensure_future(poster.close())
         await clock.advance(60)
-        await closing
+        await poster.close()
         return chat
 
     assert run(scenario()).calls == [(30.0, "send", 1, "🤖 hi")]
+
+
+def test_a_slowmode_wait_is_waited_out_like_a_flood_wait(run: Any) -> None:
+    async def scenario() -> FakeChat:
+        clock = VirtualClock()
+        chat = FakeChat(clock, flood_waits=1, flood_s=10, error=SlowmodeWait)
+        poster = poster_on(chat, clock, min_interval_s=0)
+        poster.on_event(words("model", 0, "hi", final=True))
+        await clock.advance(20)
+        await poster.close()
+        return chat
+
+    assert run(scenario()).calls == [(10.0, "send", 1, "🤖 hi")]
+
+
+def test_shutdown_never_waits_out_a_flood_wait(run: Any) -> None:
+    async def scenario() -> tuple[FakeChat, float]:
+        clock = VirtualClock()
+        chat = FakeChat(clock, flood_waits=1, flood_s=300)
+        poster = poster_on(chat, clock, min_interval_s=0)
+        poster.on_event(words("model", 0, "hi", final=True))
+        await clock.advance(1)  # the writer is now sleeping out the 300 s
+        # Time stands still from here: close() must return without Telegram's 300 s.
+        await poster.close()
+        return chat, clock.now_s
+
+    chat, closed_at_s = run(scenario(), timeout_s=5)
+    assert chat.calls == [] and closed_at_s == 1.0
 
 
 def test_long_transcripts_are_cut_to_telegrams_limit() -> None:

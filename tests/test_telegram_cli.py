@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import os
 import signal
@@ -10,6 +12,7 @@ from typing import Any
 
 import pytest
 from _telegram_fakes import CHAT_ID, FakeCalls, FakeClient
+from pyrogram.errors import FloodWait
 
 from bridge.cli import build_parser, main
 
@@ -136,11 +139,12 @@ def _options(**overrides: bool) -> Any:
 
 
 class _SignalWhenLive(FakeCalls):
-    """Sends this process SIGTERM once the bridge has joined, as `kill` would."""
+    """Sends this process SIGTERM once the bridge is running, as `kill` would."""
 
     async def record(self, chat_id: int, stream: Any) -> None:
         await super().record(chat_id, stream)
-        os.kill(os.getpid(), signal.SIGTERM)
+        # Joining finishes without waiting on anything real, so it is done by then.
+        asyncio.get_running_loop().call_later(0.1, os.kill, os.getpid(), signal.SIGTERM)
 
 
 def test_run_serves_until_sigterm_then_leaves_the_call_and_stops_the_client(
@@ -165,6 +169,92 @@ def test_run_serves_until_sigterm_then_leaves_the_call_and_stops_the_client(
     assert f"live in the voice chat of {CHAT_ID}" in out
     assert calls.left == [CHAT_ID] and client.stopped
     assert "Traceback" not in err
+
+
+class _SignalThenHang(FakeCalls):
+    """Gets SIGTERM while connecting or joining, then never answers, as a dead network."""
+
+    def __init__(self, phase: str) -> None:
+        super().__init__()
+        self.phase = phase
+
+    async def _hang(self, phase: str) -> None:
+        if self.phase == phase:
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.Event().wait()
+
+    async def start(self) -> None:
+        await self._hang("connecting")
+        await super().start()
+
+    async def play(self, chat_id: int, stream: Any, config: Any) -> None:
+        await self._hang("joining")
+        await super().play(chat_id, stream, config)
+
+
+@pytest.mark.parametrize("phase", ["connecting", "joining"])
+def test_a_signal_ends_run_while_telegram_does_not_answer(
+    run: Any, capsys: pytest.CaptureFixture[str], phase: str
+) -> None:
+    from bridge.cli._run import _serve
+    from bridge.config import BridgeConfig
+    from bridge.emulator import Emulator
+    from bridge.telegram import AccessPolicy
+
+    calls, client = _SignalThenHang(phase), FakeClient()
+
+    async def scenario() -> int:
+        async with Emulator() as emulator:
+            config = BridgeConfig().with_overrides(endpoint={"url": emulator.url})
+            return await _serve(
+                _options(), config, None, [CHAT_ID], AccessPolicy(), lambda _: (client, calls)
+            )
+
+    # Bounded by the run's timeout: without the fix the process waits on Telegram forever.
+    assert run(scenario(), timeout_s=10) == 0
+    assert client.stopped and "Traceback" not in capsys.readouterr().err
+
+
+class _FloodedClient(FakeClient):
+    """Telegram answers every message with a 300 s FloodWait."""
+
+    async def send_message(self, chat_id: Any, text: str, *, parse_mode: Any = None) -> Any:
+        raise FloodWait(value=300)
+
+
+def test_a_signal_ends_run_while_a_transcript_waits_out_a_flood_wait(
+    run: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bridge.cli._run import _serve
+    from bridge.config import BridgeConfig
+    from bridge.emulator import Emulator
+    from bridge.engine.events import Transcript
+    from bridge.telegram import AccessPolicy, TranscriptPoster
+
+    client = _FloodedClient()
+
+    class FloodThenSignal(FakeCalls):
+        async def record(self, chat_id: int, stream: Any) -> None:
+            await super().record(chat_id, stream)
+            # The chat's poster is listening by now: give it a turn Telegram will refuse.
+            posters = [p for p in gc.get_objects() if type(p) is TranscriptPoster]
+            (poster,) = [p for p in posters if p._api is client]
+            poster.on_event(Transcript(role="model", turn_id=0, text="hi", final=True))
+            asyncio.get_running_loop().call_later(0.1, os.kill, os.getpid(), signal.SIGTERM)
+
+    calls = FloodThenSignal()
+
+    async def scenario() -> int:
+        async with Emulator() as emulator:
+            config = BridgeConfig().with_overrides(endpoint={"url": emulator.url})
+            options = _options(no_transcripts=False)
+            return await _serve(
+                options, config, None, [CHAT_ID], AccessPolicy(), lambda _: (client, calls)
+            )
+
+    assert run(scenario(), timeout_s=10) == 0
+    assert calls.left == [CHAT_ID] and client.stopped
+    assert "Traceback" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ Transcripts are posted in the chat (one message per turn). Admins and allowliste
 
 Credentials come from the environment: TG_API_ID, TG_API_HASH, TG_SESSION (or
 TG_SESSION_FILE) for Telegram, GEMINI_API_KEY for Gemini. SIGINT/SIGTERM leave the
-calls, flush and close the sessions, then exit.
+calls, flush and close the sessions, then exit within 2 s, whatever phase the bridge is
+in (connecting, joining, running, or waiting out a Telegram flood wait).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._loop import run, stop_on_signals
 from . import Subparsers, typed_args
@@ -29,12 +30,18 @@ if TYPE_CHECKING:
     from pyrogram import Client
 
     from ..config import BridgeConfig
-    from ..telegram import AccessPolicy, TelegramCredentials
+    from ..telegram import AccessPolicy, TelegramCredentials, TelegramRunner
     from ..transports.tgcalls import VoiceCalls
 
     OpenAccount = Callable[[TelegramCredentials], tuple[Client, VoiceCalls]]
 
 __all__ = ["register"]
+
+T = TypeVar("T")
+
+# A supervisor's stop timeout is often a few seconds: exit within 2 s of SIGINT/SIGTERM.
+_CANCEL_GRACE_S = 0.2
+_SHUTDOWN_S = 1.5
 
 
 def register(subparsers: Subparsers) -> None:
@@ -151,7 +158,7 @@ async def _serve(
     open_account: OpenAccount,
 ) -> int:
     """Run the bridge on the account until a signal; print what happens."""
-    from ..telegram import SessionRevokedError, TelegramConnectError, TelegramRunner
+    from ..telegram import TelegramConnectError, TelegramRunner
 
     client, calls = open_account(credentials)
     runner = TelegramRunner(
@@ -165,27 +172,63 @@ async def _serve(
     )
     with stop_on_signals(asyncio.Event()) as stop:
         try:
-            await runner.connect()
-        except SessionRevokedError as exc:
-            return _fail(str(exc), 2)
-        except TelegramConnectError as exc:
-            return _fail(str(exc), 1)
-        try:
-            if not options.wait:
-                results = await runner.go_live_in(chats)
-                for chat, problem in results.items():
-                    if problem is None:
-                        print(f"live in the voice chat of {chat}", flush=True)
-                    else:
-                        print(f"error: {problem}", file=sys.stderr)
-                if all(problem is not None for problem in results.values()):
-                    return 1
-            print("running; Ctrl-C to leave the voice chats and exit", flush=True)
-            await stop.wait()
+            return await _serve_until(stop, runner, options, chats)
         finally:
             print("leaving the voice chats…", file=sys.stderr, flush=True)
             try:
-                await runner.close()
+                await asyncio.wait_for(runner.close(), _SHUTDOWN_S)
+            except TimeoutError:
+                print("warning: Telegram did not answer in time while leaving", file=sys.stderr)
             except TelegramConnectError as exc:
                 print(f"warning: {exc}", file=sys.stderr)
+
+
+async def _serve_until(
+    stop: asyncio.Event, runner: TelegramRunner, options: _Options, chats: list[int | str]
+) -> int:
+    """Connect, go live, then wait; a signal ends any of these phases at once."""
+    from ..telegram import SessionRevokedError, TelegramConnectError
+
+    try:
+        connected = await _unless_stopped(stop, _true_after(runner.connect()))
+        if connected is None:
+            return 0
+    except SessionRevokedError as exc:
+        return _fail(str(exc), 2)
+    except TelegramConnectError as exc:
+        return _fail(str(exc), 1)
+    if not options.wait:
+        results = await _unless_stopped(stop, runner.go_live_in(chats))
+        if results is None:
+            return 0
+        for chat, problem in results.items():
+            if problem is None:
+                print(f"live in the voice chat of {chat}", flush=True)
+            else:
+                print(f"error: {problem}", file=sys.stderr)
+        if all(problem is not None for problem in results.values()):
+            return 1
+    print("running; Ctrl-C to leave the voice chats and exit", flush=True)
+    await stop.wait()
     return 0
+
+
+async def _true_after(coro: Coroutine[Any, Any, None]) -> bool:
+    await coro
+    return True
+
+
+async def _unless_stopped(stop: asyncio.Event, coro: Coroutine[Any, Any, T]) -> T | None:
+    """`coro`'s result, or None once `stop` is set first (then `coro` is cancelled)."""
+    work = asyncio.ensure_future(coro)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((work, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if work.done():
+        return work.result()
+    work.cancel()
+    # A client that ignores cancellation must not hold the exit up: close() follows.
+    await asyncio.wait((work,), timeout=_CANCEL_GRACE_S)
+    return None

@@ -216,9 +216,10 @@ class TelegramRunner:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for bridge in list(self.bridges.values()):
-            with contextlib.suppress(Exception):
-                await bridge.stop()
+        # All chats at once: shutdown must not take longer with more chats.
+        await asyncio.gather(
+            *(bridge.stop() for bridge in self.bridges.values()), return_exceptions=True
+        )
         await self.clock.aclose()
 
     async def drain(self) -> None:

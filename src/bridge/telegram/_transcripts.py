@@ -5,8 +5,10 @@ model's reply. `TranscriptPoster.on_event` only records the latest text (it runs
 event path and must not wait on Telegram); one writer task turns that state into at
 most one API call per `min_interval_s` for the chat, coalescing intermediate text, so a
 fast-talking model costs a handful of edits, not one per word. Telegram's flood limits
-are answered: on `FloodWait` the writer sleeps the time asked and retries, and the
-final text of every turn is always written. Text is sent verbatim (no Markdown/HTML).
+are answered: on `FloodWait` or `SlowmodeWait` the writer sleeps the time asked and
+retries, in the background. `close()` flushes what it can within `flush_s` and never
+waits out a flood wait beyond that: shutdown is not held up by Telegram. Text is sent
+verbatim (no Markdown/HTML).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pyrogram.enums import ParseMode
-from pyrogram.errors import FloodWait, MessageNotModified
+from pyrogram.errors import FloodWait, MessageNotModified, SlowmodeWait
 from pyrogram.errors.rpc_error import RPCError
 
 from .._pacing import Monotonic, Sleep
@@ -83,6 +85,7 @@ class TranscriptPoster:
         *,
         min_interval_s: float = 1.0,
         max_flood_wait_s: float = 300.0,
+        flush_s: float = 1.0,
         monotonic: Monotonic = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -92,6 +95,8 @@ class TranscriptPoster:
         self.chat_id = chat_id
         self.min_interval_s = min_interval_s
         self.max_flood_wait_s = max_flood_wait_s
+        self.flush_s = flush_s
+        self._flush_by = float("inf")
         self._monotonic = monotonic
         self._sleep = sleep
         self._turns: dict[int, _Turn] = {}
@@ -118,7 +123,8 @@ class TranscriptPoster:
             self._task = asyncio.get_running_loop().create_task(self._write_loop())
 
     async def close(self) -> None:
-        """Write everything pending, then stop the writer."""
+        """Write what is pending within `flush_s`, then stop the writer."""
+        self._flush_by = self._monotonic() + self.flush_s
         self._closing = True
         self._wake.set()
         if self._task is not None:
@@ -158,6 +164,15 @@ class TranscriptPoster:
             sleeper.cancel()
             woken.cancel()
 
+    async def _wait_out(self, wait_s: float) -> bool:
+        """Sleep out a flood wait; False as soon as it would outlast `close()`'s flush."""
+        until_s = self._monotonic() + wait_s
+        while (left_s := until_s - self._monotonic()) > 0:
+            if self._closing and until_s > self._flush_by:
+                return False
+            await self._pause(left_s)
+        return True
+
     async def _write(self, turn: _Turn, text: str) -> None:
         for _ in range(5):
             try:
@@ -174,11 +189,14 @@ class TranscriptPoster:
                     )
                 turn.written = text
                 return
-            except FloodWait as exc:
+            except (FloodWait, SlowmodeWait) as exc:
                 self.flood_waits += 1
                 wait_s = min(float(exc.value or 1), self.max_flood_wait_s)
                 log.warning("Telegram asked to wait %.0f s before posting again", wait_s)
-                await self._sleep(wait_s)
+                if not await self._wait_out(wait_s):
+                    log.warning("transcripts in %s not posted: shutting down", self.chat_id)
+                    self._dirty.clear()
+                    return
             except MessageNotModified:
                 turn.written = text
                 return
