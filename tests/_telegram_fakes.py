@@ -180,7 +180,8 @@ class FakeClient:
             status=ChatMemberStatus.ADMINISTRATOR if admin else ChatMemberStatus.MEMBER
         )
 
-    def command(self, text: str, user_id: int) -> Any:
+    def command(self, text: str, user_id: int | None) -> Any:
+        """A command; `user_id` None is an anonymous admin, who posts as the group."""
         replies = self.replies
 
         async def reply_text(reply: str, parse_mode: Any = None) -> None:
@@ -188,19 +189,27 @@ class FakeClient:
 
         return SimpleNamespace(
             chat=SimpleNamespace(id=CHAT_ID),
-            from_user=SimpleNamespace(id=user_id, username=None),
+            from_user=None if user_id is None else SimpleNamespace(id=user_id, username=None),
+            sender_chat=SimpleNamespace(id=CHAT_ID) if user_id is None else None,
             command=[text.lstrip("/")],
             reply_text=reply_text,
         )
 
-    def voice(self, chat_id: int, data: bytes) -> Any:
+    def voice(
+        self, chat_id: int, data: bytes, user_id: int = 555, *, is_contact: bool = False
+    ) -> Any:
         replies = self.replies
 
         async def reply_text(reply: str, parse_mode: Any = None) -> None:
             replies.append(reply)
 
         return SimpleNamespace(
-            chat=SimpleNamespace(id=chat_id), id=9, voice_bytes=data, reply_text=reply_text
+            chat=SimpleNamespace(id=chat_id),
+            from_user=SimpleNamespace(id=user_id, username=None, is_contact=is_contact),
+            sender_chat=None,
+            id=9,
+            voice_bytes=data,
+            reply_text=reply_text,
         )
 
     async def deliver(self, message: Any) -> None:

@@ -24,7 +24,7 @@ from bridge import Secret
 from bridge.config import BridgeConfig
 from bridge.emulator import Emulator, EmulatorConfig
 from bridge.engine.events import TurnEnded
-from bridge.telegram import AccessPolicy, TelegramRunner
+from bridge.telegram import AccessPolicy, TelegramRunner, VoiceNoteReply
 
 RATE_HZ = 48_000
 FRAME = RATE_HZ // 100
@@ -247,7 +247,8 @@ def test_a_voice_note_is_answered_with_a_voice_note_and_its_transcript(run: Any)
     async def scenario() -> FakeClient:
         calls, client = FakeCalls(), FakeClient()
         async with Emulator(EmulatorConfig(input_transcript="hi")) as emulator:
-            runner = TelegramRunner(client, calls, config_for(emulator))
+            access = AccessPolicy([555])
+            runner = TelegramRunner(client, calls, config_for(emulator), access=access)
             runner.install_handlers()
             await client.deliver(client.voice(555, ogg_question()))
             await client.deliver(client.voice(555, b"OggS not really"))
@@ -266,6 +267,103 @@ def test_a_voice_note_is_answered_with_a_voice_note_and_its_transcript(run: Any)
     assert kwargs["caption"].startswith("[echo")
     (complaint,) = client.replies
     assert complaint.startswith("Could not answer that voice note: voice note: cannot read audio")
+
+
+class _CountingAnswer:
+    """Stands in for Gemini: counts the voice notes it is asked to answer."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.release = asyncio.Event()
+
+    async def __call__(self, pcm_16k: bytes) -> VoiceNoteReply:
+        self.asked += 1
+        await self.release.wait()
+        return VoiceNoteReply(bytes(3200), 16_000, "hello", "")
+
+
+@pytest.mark.parametrize(
+    ("rule", "contact", "answered"),
+    [("allowlist", True, False), ("contacts", False, False), ("contacts", True, True)],
+)
+def test_private_voice_notes_from_strangers_never_reach_gemini(
+    run: Any, rule: str, contact: bool, answered: bool
+) -> None:
+    async def scenario() -> tuple[FakeClient, int]:
+        calls, client, answer = FakeCalls(), FakeClient(), _CountingAnswer()
+        answer.release.set()
+        access = AccessPolicy([555], voice_notes=rule)  # type: ignore[arg-type]
+        runner = TelegramRunner(
+            client, calls, BridgeConfig(), access=access, voice_note_answer=answer
+        )
+        runner.install_handlers()
+        await client.deliver(client.voice(999, ogg_question(), 999, is_contact=contact))
+        await client.deliver(client.voice(555, ogg_question(), 555))  # allowlisted
+        await runner.drain()
+        await runner.stop()
+        return client, answer.asked
+
+    client, asked = run(scenario())
+    assert asked == (2 if answered else 1)
+    assert [chat for chat, _, _ in client.voices] == ([999, 555] if answered else [555])
+    assert client.replies == []
+
+
+def test_group_voice_notes_follow_the_command_rule(run: Any) -> None:
+    async def scenario() -> int:
+        calls, client, answer = FakeCalls(), FakeClient(), _CountingAnswer()
+        answer.release.set()
+        access = AccessPolicy(voice_notes="anyone")  # private chats only: groups keep the rule
+        async with Emulator() as emulator:
+            runner = TelegramRunner(
+                client, calls, config_for(emulator), access=access, voice_note_answer=answer
+            )
+            runner.install_handlers()
+            await runner.go_live(CHAT_ID)
+            await client.deliver(client.voice(CHAT_ID, ogg_question(), 42))  # a member
+            await client.deliver(client.voice(CHAT_ID, ogg_question(), 1))  # an admin
+            await runner.drain()
+            await runner.stop()
+        return answer.asked
+
+    assert run(scenario(), timeout_s=30) == 1
+
+
+def test_an_anonymous_admin_may_use_the_commands(run: Any) -> None:
+    async def scenario() -> FakeClient:
+        calls, client = FakeCalls(), FakeClient()
+        async with Emulator() as emulator:
+            runner = TelegramRunner(client, calls, config_for(emulator))
+            runner.install_handlers()
+            await client.deliver(client.command("/gemini", None))
+            await runner.drain()
+            await runner.stop()
+        return client
+
+    assert run(scenario(), timeout_s=30).replies == [
+        "Gemini is live in the voice chat. Talk to it; /stop ends it."
+    ]
+
+
+def test_voice_notes_beyond_the_accounts_limit_are_turned_away(run: Any) -> None:
+    async def scenario() -> tuple[FakeClient, int]:
+        calls, client, answer = FakeCalls(), FakeClient(), _CountingAnswer()
+        config = BridgeConfig().with_overrides(telegram={"voice_note_concurrency": 2})
+        access = AccessPolicy(voice_notes="anyone")
+        runner = TelegramRunner(client, calls, config, access=access, voice_note_answer=answer)
+        runner.install_handlers()
+        for user in (1001, 1002, 1003):
+            await client.deliver(client.voice(user, ogg_question(), user))
+        while answer.asked < 2 or len(client.replies) < 1:
+            await asyncio.sleep(0.01)
+        answer.release.set()
+        await runner.drain()
+        await runner.stop()
+        return client, answer.asked
+
+    client, asked = run(scenario())
+    assert asked == 2 and len(client.voices) == 2
+    assert client.replies == ["Busy with other voice notes; send it again shortly."]
 
 
 def test_voice_notes_in_groups_that_are_not_bridged_are_left_alone(run: Any) -> None:

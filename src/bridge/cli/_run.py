@@ -5,7 +5,10 @@ what participants say to Gemini Live and plays the spoken reply into the call. O
 engine session per chat; several --chat options share one process and one account.
 Transcripts are posted in the chat (one message per turn). Admins and allowlisted users
 (--allow, or `allow` in the config's [telegram] section) control it with /gemini and
-/stop; voice notes sent to the account, or in a bridged group, get a spoken reply.
+/stop. Voice notes get a spoken reply: in a bridged group from the same people; in a
+private chat from the allowlist only, unless `voice_notes` in [telegram] says "contacts"
+or "anyone" (every reply spends your Gemini quota). At most `voice_note_concurrency`
+(default 2) are answered at once.
 
 Credentials come from the environment: TG_API_ID, TG_API_HASH, TG_SESSION (or
 TG_SESSION_FILE) for Telegram, GEMINI_API_KEY for Gemini. SIGINT/SIGTERM leave the
@@ -21,7 +24,7 @@ import os
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .._loop import run, stop_on_signals
 from . import Subparsers, typed_args
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
     from pyrogram import Client
 
     from ..config import BridgeConfig
-    from ..telegram import AccessPolicy, TelegramCredentials, TelegramRunner
+    from ..telegram import AccessPolicy, TelegramCredentials, TelegramRunner, VoiceNoteRule
     from ..transports.tgcalls import VoiceCalls
 
     OpenAccount = Callable[[TelegramCredentials], tuple[Client, VoiceCalls]]
@@ -119,6 +122,7 @@ def main(args: argparse.Namespace) -> int:
         access = AccessPolicy(
             (*config.telegram.allow, *options.allow),
             admins=config.telegram.admins and not options.no_admins,
+            voice_notes=cast("VoiceNoteRule", config.telegram.voice_notes),
         )
     except ValueError as exc:
         return _fail(str(exc))

@@ -10,7 +10,7 @@ everything around it that talks to Telegram as a chat client (kurigram's `pyrogr
 - `_transcripts`, `_access`, `_voicenote`, `_credentials`, `_login`: one job each.
 """
 
-from ._access import AccessPolicy
+from ._access import AccessPolicy, VoiceNoteRule
 from ._chat import ChatBridge, chats_from_args
 from ._credentials import CredentialsError, TelegramCredentials
 from ._runner import SessionRevokedError, TelegramConnectError, TelegramRunner, open_account
@@ -38,6 +38,7 @@ __all__ = [
     "TranscriptPoster",
     "VoiceNoteError",
     "VoiceNoteReply",
+    "VoiceNoteRule",
     "answer_voice_note",
     "chats_from_args",
     "decode_voice_note",

@@ -2,8 +2,9 @@
 
 `TelegramRunner` holds one `pyrogram.Client`, one `PyTgCalls` and one playout clock shared
 by every bridged chat (`ChatBridge`). It answers `/gemini` and `/stop` from admins or the
-allowlist and answers voice notes. Its life: `open_account()` builds the clients,
-`connect()` starts them (a revoked session is a `SessionRevokedError`), `go_live_in()`
+allowlist, and voice notes from those `AccessPolicy.allows_voice_note` lets through, at
+most `telegram.voice_note_concurrency` at once. Its life: `open_account()` builds the
+clients, `connect()` starts them (a revoked session is a `SessionRevokedError`), `go_live_in()`
 joins the chats asked for, and `close()` leaves the calls, flushes the sessions and
 stops the client. The CLI's `run` parses arguments, waits for SIGINT/SIGTERM in between
 (`bridge._loop.stop_on_signals`) and prints what these report.
@@ -114,6 +115,7 @@ class TelegramRunner:
         self._handlers: list[tuple[Handler, int]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._chats: set[int] = set()
+        self._voice_slots = asyncio.Semaphore(config.telegram.voice_note_concurrency)
 
     # -- the account's life ---------------------------------------------------------------
 
@@ -290,6 +292,17 @@ class TelegramRunner:
         self._spawn(self._voice(message, chat_id))
 
     async def _voice(self, message: Message, chat_id: int) -> None:
+        if not await self.access.allows_voice_note(self.client, message):
+            user = message.from_user
+            log.info("ignored a voice note from %s in %s", user.id if user else None, chat_id)
+            return
+        if self._voice_slots.locked():
+            await self._reply(message, "Busy with other voice notes; send it again shortly.")
+            return
+        async with self._voice_slots:
+            await self._answer_voice(message, chat_id)
+
+    async def _answer_voice(self, message: Message, chat_id: int) -> None:
         try:
             media = await self.client.download_media(message, in_memory=True)
             data = bytes(media.getbuffer()) if isinstance(media, io.BytesIO) else b""
