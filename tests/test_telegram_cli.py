@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import gc
 import logging
 import os
 import signal
+import struct
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _telegram_fakes import CHAT_ID, FakeCalls, FakeClient
-from pyrogram.errors import FloodWait
+from pyrogram.errors import (
+    AuthKeyDuplicated,
+    AuthKeyUnregistered,
+    FloodWait,
+    SessionExpired,
+    SessionRevoked,
+    UserDeactivatedBan,
+)
 
 from bridge.cli import build_parser, main
 
@@ -287,26 +296,91 @@ def test_run_explains_why_it_could_not_go_live(
     assert client.stopped and calls.left == []
 
 
-def test_run_names_a_revoked_session(run: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    from pyrogram.errors import AuthKeyUnregistered
-
+@pytest.mark.parametrize(
+    ("error", "why"),
+    [
+        (AuthKeyUnregistered, "is no longer valid"),
+        (SessionExpired, "is no longer valid"),
+        (AuthKeyDuplicated, "was used by two processes at once"),
+        (UserDeactivatedBan, "deactivated or banned"),
+    ],
+)
+def test_run_names_a_dead_session_and_exits_3(
+    run: Any, capsys: pytest.CaptureFixture[str], error: type[Exception], why: str
+) -> None:
     from bridge.cli._run import _serve
     from bridge.config import BridgeConfig
     from bridge.telegram import AccessPolicy
 
-    class RevokedCalls(FakeCalls):
+    class DeadSessionCalls(FakeCalls):
         async def start(self) -> None:
-            raise AuthKeyUnregistered()
+            raise error()
 
-    calls, client = RevokedCalls(), FakeClient()
+    calls, client = DeadSessionCalls(), FakeClient()
     code = run(
         _serve(
             _options(), BridgeConfig(), None, [CHAT_ID], AccessPolicy(), lambda _: (client, calls)
         )
     )
-    err = capsys.readouterr().err
-    assert code == 2 and "session is no longer valid; run `gemini-tg-bridge login`" in err
+    (line,) = capsys.readouterr().err.splitlines()[:1]
+    assert code == 3 and why in line and "run `gemini-tg-bridge login`" in line
     assert client.stopped and calls.played == []
+
+
+@pytest.mark.parametrize("error", [AuthKeyUnregistered, AuthKeyDuplicated, SessionRevoked])
+def test_a_session_revoked_while_running_stops_the_process_with_exit_3(
+    run_virtual: Any, capsys: pytest.CaptureFixture[str], error: type[Exception]
+) -> None:
+    from bridge.cli._run import _serve
+    from bridge.config import BridgeConfig
+    from bridge.telegram import AccessPolicy
+
+    class RevokedLater(FakeClient):
+        async def get_me(self) -> Any:
+            raise error()  # the session was revoked from another device meanwhile
+
+    calls, client = FakeCalls(), RevokedLater()
+    code = run_virtual(
+        _serve(
+            _options(wait=True),
+            BridgeConfig(),
+            None,
+            [],
+            AccessPolicy(),
+            lambda _: (client, calls),
+        ),
+        timeout_s=600,
+    )
+    err = capsys.readouterr().err
+    assert code == 3 and "run `gemini-tg-bridge login`" in err
+    assert err.count("error:") == 1 and client.stopped
+
+
+def _session_string() -> str:
+    packed = struct.pack(">BI?256sQ?", 2, 123, False, bytes(range(256)), 777, False)
+    return base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+def test_a_second_process_on_the_same_session_is_refused(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from bridge import Secret
+    from bridge.telegram._lock import AccountLock
+
+    session = _session_string()
+    clean_env.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    for name, value in (("TG_API_ID", "123"), ("TG_API_HASH", "abcdef0123456789")):
+        clean_env.setenv(name, value)
+    clean_env.setenv("TG_SESSION", session)
+    clean_env.setenv("GEMINI_API_KEY", "gemini-test-key")
+    first = AccountLock(Secret(session))
+    first.acquire()  # the bridge already running on this session
+    try:
+        code, err = run_cli(["run", "--chat", "@mygroup"], capsys)
+    finally:
+        first.release()
+    assert code == 3 and f"already in use by process {os.getpid()}" in err
+    assert session not in err and len(err.splitlines()) == 1
 
 
 def test_most_verbose_logging_keeps_telegram_libraries_above_debug(

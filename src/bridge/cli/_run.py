@@ -11,7 +11,11 @@ or "anyone" (every reply spends your Gemini quota). At most `voice_note_concurre
 (default 2) are answered at once.
 
 Credentials come from the environment: TG_API_ID, TG_API_HASH, TG_SESSION (or
-TG_SESSION_FILE) for Telegram, GEMINI_API_KEY for Gemini. SIGINT/SIGTERM leave the
+TG_SESSION_FILE) for Telegram, GEMINI_API_KEY for Gemini. One session runs in one
+process: a second `run` on it exits with code 3 (two clients on one session get it
+revoked by Telegram). Exit codes: 0 after a signal, 1 when no chat could go live,
+2 for bad configuration or credentials, 3 when the session is revoked, expired,
+duplicated or in use (a supervisor should not restart on 2 or 3). SIGINT/SIGTERM leave the
 calls, flush and close the sessions, then exit within 2 s, whatever phase the bridge is
 in (connecting, joining, running, or waiting out a Telegram flood wait).
 """
@@ -45,6 +49,12 @@ T = TypeVar("T")
 # A supervisor's stop timeout is often a few seconds: exit within 2 s of SIGINT/SIGTERM.
 _CANCEL_GRACE_S = 0.2
 _SHUTDOWN_S = 1.5
+
+# Exit codes: 1 could not go live (worth a retry), 2 bad configuration or credentials, 3 the
+# Telegram session cannot run here (revoked, duplicated, in use): a supervisor should not
+# restart on 2 or 3.
+EXIT_CONFIG = 2
+EXIT_SESSION = 3
 
 
 def register(subparsers: Subparsers) -> None:
@@ -100,7 +110,7 @@ class _Options:
     no_voice_notes: bool
 
 
-def _fail(message: str, code: int = 2) -> int:
+def _fail(message: str, code: int = EXIT_CONFIG) -> int:
     print(f"error: {message}", file=sys.stderr)
     return code
 
@@ -109,6 +119,7 @@ def main(args: argparse.Namespace) -> int:
     """Check everything that can be checked offline, then run until a signal."""
     from ..config import BridgeConfig, ConfigError
     from ..telegram import AccessPolicy, CredentialsError, chats_from_args, open_account
+    from ..telegram._lock import AccountInUseError, AccountLock
 
     options = typed_args(_Options, args)
     if not options.chat and not options.wait:
@@ -132,6 +143,14 @@ def main(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     if config.endpoint.api_key is None and config.endpoint.ephemeral_token is None:
         return _fail("missing GEMINI_API_KEY (or endpoint.api_key in the configuration)")
+    lock = AccountLock(credentials.session_string) if credentials.session_string else None
+    try:
+        if lock is not None:
+            lock.acquire()
+    except AccountInUseError as exc:
+        return _fail(str(exc), EXIT_SESSION)
+    except OSError as exc:
+        return _fail(f"cannot create the account's lock file: {exc}")
     code = run(_serve(options, config, credentials, chats, access, open_account))
     sys.stdout.flush()
     sys.stderr.flush()
@@ -198,7 +217,7 @@ async def _serve_until(
         if connected is None:
             return 0
     except SessionRevokedError as exc:
-        return _fail(str(exc), 2)
+        return _fail(str(exc), EXIT_SESSION)
     except TelegramConnectError as exc:
         return _fail(str(exc), 1)
     if not options.wait:
@@ -213,7 +232,9 @@ async def _serve_until(
         if all(problem is not None for problem in results.values()):
             return 1
     print("running; Ctrl-C to leave the voice chats and exit", flush=True)
-    await stop.wait()
+    await _unless_stopped(stop, runner.session_lost.wait())
+    if runner.session_lost.is_set():
+        return _fail(runner.session_problem, EXIT_SESSION)
     return 0
 
 

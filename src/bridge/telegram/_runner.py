@@ -23,7 +23,14 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 
 from pyrogram import Client, filters
 from pyrogram.enums import ParseMode
-from pyrogram.errors import AuthKeyUnregistered, SessionRevoked, UserDeactivated
+from pyrogram.errors import (
+    AuthKeyDuplicated,
+    AuthKeyUnregistered,
+    SessionExpired,
+    SessionRevoked,
+    UserDeactivated,
+    UserDeactivatedBan,
+)
 from pyrogram.errors.rpc_error import RPCError
 from pyrogram.handlers import MessageHandler
 from pyrogram.handlers.handler import Handler
@@ -56,6 +63,28 @@ log = logging.getLogger(__name__)
 
 _CAPTION_CHARS = 1024  # Telegram's caption limit
 _CLIENT_STOP_TIMEOUT_S = 10.0
+_SESSION_CHECK_S = 60.0
+
+# What Telegram answers once a session cannot be used any more; none of them passes.
+_SESSION_ERRORS = (
+    AuthKeyUnregistered,
+    AuthKeyDuplicated,
+    SessionExpired,
+    SessionRevoked,
+    UserDeactivated,
+    UserDeactivatedBan,
+)
+
+
+def _session_problem(exc: BaseException) -> str:
+    if isinstance(exc, AuthKeyDuplicated):
+        why = "was used by two processes at once, so Telegram revoked it"
+    elif isinstance(exc, UserDeactivatedBan | UserDeactivated):
+        why = "belongs to an account that is deactivated or banned"
+    else:
+        why = "is no longer valid (revoked, expired or logged out)"
+    return f"the Telegram session {why}; run `gemini-tg-bridge login`"
+
 
 VoiceNoteAnswer = Callable[[bytes], Awaitable[VoiceNoteReply]]
 """Answers 16 kHz mono PCM with a spoken reply (default: ask Gemini)."""
@@ -100,6 +129,7 @@ class TelegramRunner:
         voice_notes: bool = True,
         session_factory: SessionFactory = default_session,
         voice_note_answer: VoiceNoteAnswer | None = None,
+        session_check_s: float = _SESSION_CHECK_S,
     ) -> None:
         self.client = client
         self.calls = calls
@@ -116,6 +146,11 @@ class TelegramRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._chats: set[int] = set()
         self._voice_slots = asyncio.Semaphore(config.telegram.voice_note_concurrency)
+        self._session_check_s = session_check_s
+        self.session_lost = asyncio.Event()
+        """Set once Telegram says the session is dead; `session_problem` says why."""
+        self.session_problem = ""
+        self._watcher: asyncio.Task[None] | None = None
 
     # -- the account's life ---------------------------------------------------------------
 
@@ -127,17 +162,32 @@ class TelegramRunner:
         """
         try:
             await self.calls.start()
-        except (AuthKeyUnregistered, SessionRevoked, UserDeactivated):
+        except _SESSION_ERRORS as exc:
             await self._stop_client()
-            raise SessionRevokedError(
-                "the Telegram session is no longer valid; run `gemini-tg-bridge login`"
-            ) from None
+            raise SessionRevokedError(_session_problem(exc)) from None
         except Exception as exc:
             await self._stop_client()
             raise TelegramConnectError(
                 f"cannot connect to Telegram: {type(exc).__name__}: {exc}"
             ) from None
         self.install_handlers()
+        self._watcher = asyncio.get_running_loop().create_task(self._watch_session())
+
+    async def _watch_session(self) -> None:
+        """Notice a session revoked (or duplicated) while running, even when idle."""
+        while not self.session_lost.is_set():
+            await asyncio.sleep(self._session_check_s)
+            try:
+                await self.client.get_me()
+            except _SESSION_ERRORS as exc:
+                self._lost(exc)
+            except Exception as exc:  # the network: the next check tries again
+                log.info("session check failed: %s", exc)
+
+    def _lost(self, exc: BaseException) -> None:
+        if not self.session_lost.is_set():
+            self.session_problem = _session_problem(exc)
+            self.session_lost.set()
 
     async def go_live_in(self, chats: Sequence[int | str]) -> dict[int | str, str | None]:
         """Go live in each chat; map each to None, or to why it could not go live."""
@@ -213,6 +263,8 @@ class TelegramRunner:
             with contextlib.suppress(Exception):
                 self.client.remove_handler(handler, group)
         self._handlers.clear()
+        if self._watcher is not None:
+            self._watcher.cancel()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -345,11 +397,15 @@ class TelegramRunner:
     async def _reply(self, message: Message, text: str) -> None:
         try:
             await message.reply_text(text, parse_mode=ParseMode.DISABLED)
+        except _SESSION_ERRORS as exc:
+            self._lost(exc)
         except RPCError as exc:
             log.warning("could not reply in %s: %s", chat_id_of(message), exc)
 
     async def _say(self, chat: int | str, text: str) -> None:
         try:
             await self.client.send_message(chat, text, parse_mode=ParseMode.DISABLED)
+        except _SESSION_ERRORS as exc:
+            self._lost(exc)
         except RPCError as exc:
             log.warning("could not post in %s: %s", chat, exc)
