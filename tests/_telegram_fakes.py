@@ -146,6 +146,17 @@ class FakeClient:
         self.stopped = False
         self.voices: list[tuple[int, bytes, dict[str, Any]]] = []
         self._next = 1
+        self.storage = self  # the peer cache: the chats this account has met
+        self.known_peers = {CHAT_ID, -1002, -100999}
+
+    async def get_peer_by_id(self, peer_id: int) -> Any:
+        if peer_id not in self.known_peers:
+            raise KeyError(peer_id)
+        return SimpleNamespace(channel_id=peer_id)
+
+    async def get_dialogs(self) -> Any:
+        for peer_id in sorted(self.known_peers):
+            yield SimpleNamespace(chat=SimpleNamespace(id=peer_id))
 
     async def send_message(self, chat_id: Any, text: str, *, parse_mode: Any = None) -> Any:
         self.messages[self._next] = text

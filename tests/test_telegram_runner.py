@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile
-from _telegram_fakes import CHAT_ID, FakeCalls, FakeClient
+from _telegram_fakes import CHAT_ID, ME, FakeCalls, FakeClient
 
 from bridge import Secret
 from bridge.config import BridgeConfig
@@ -400,3 +400,109 @@ def test_two_chats_in_one_process_each_get_their_own_speakers(run: Any) -> None:
         return first, second
 
     assert run(scenario()) == ([11], [22])
+
+
+class _TelegramNetwork:
+    """A user account's view of Telegram, at the MTProto session (the network boundary).
+
+    Answers as the real API does for the requests a join by numeric id makes: an unknown
+    channel asked for with access_hash=0 is PEER_ID_INVALID; the dialogs list the
+    account's chats with their access hashes.
+    """
+
+    ACCESS_HASH = 0x5EED
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+
+    async def invoke(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+        from pyrogram import raw
+        from pyrogram.errors import PeerIdInvalid
+
+        self.requests.append(type(query).__name__)
+        unknown = isinstance(query, raw.functions.channels.GetChannels) and any(
+            channel.access_hash == 0 for channel in query.id
+        )
+        if unknown:
+            raise PeerIdInvalid()
+        if isinstance(query, raw.functions.messages.GetDialogs):
+            channel_id = -CHAT_ID - 10**12
+            first_page = query.offset_id == 0 and isinstance(
+                query.offset_peer, raw.types.InputPeerEmpty
+            )
+            dialog = raw.types.Dialog(
+                peer=raw.types.PeerChannel(channel_id=channel_id),
+                top_message=0,
+                read_inbox_max_id=0,
+                read_outbox_max_id=0,
+                unread_count=0,
+                unread_mentions_count=0,
+                unread_reactions_count=0,
+                unread_poll_votes_count=0,
+                notify_settings=raw.types.PeerNotifySettings(),
+            )
+            channel = raw.types.Channel(
+                id=channel_id,
+                title="My group",
+                photo=raw.types.ChatPhotoEmpty(),
+                date=0,
+                access_hash=self.ACCESS_HASH,
+                megagroup=True,
+                usernames=[],
+                restriction_reason=[],
+            )
+            if first_page:
+                return raw.types.messages.Dialogs(
+                    dialogs=[dialog], messages=[], chats=[channel], users=[]
+                )
+            return raw.types.messages.Dialogs(dialogs=[], messages=[], chats=[], users=[])
+        raise AssertionError(f"unexpected request {type(query).__name__}")
+
+
+class _CallsOnRealClient(FakeCalls):
+    """Joins as py-tgcalls 3.0 does: it resolves the chat through the client's peer cache
+    and turns any failure into NoActiveGroupCall (`mtproto/client_cache.py:43`)."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__()
+        self.mtproto_client = client
+
+    async def play(self, chat_id: int, stream: Any, config: Any) -> None:
+        from pytgcalls.exceptions import NoActiveGroupCall
+
+        try:
+            peer = await self.mtproto_client.resolve_peer(chat_id)
+        except Exception:
+            raise NoActiveGroupCall() from None
+        assert peer.access_hash == _TelegramNetwork.ACCESS_HASH
+        await super().play(chat_id, stream, config)
+
+
+def test_a_numeric_chat_id_joins_on_a_fresh_session_string(run: Any) -> None:
+    import base64
+    import struct
+
+    from pyrogram import Client
+
+    packed = struct.pack(">BI?256sQ?", 2, 123, False, bytes(range(256)), ME, False)
+    session = base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+    async def scenario() -> tuple[_CallsOnRealClient, _TelegramNetwork]:
+        client = Client("t", api_id=123, api_hash="0" * 32, session_string=session, in_memory=True)
+        await client.storage.open()  # what start() does before it connects
+        network = _TelegramNetwork()
+        client.session = network  # type: ignore[assignment]
+        client.is_connected = True
+        calls = _CallsOnRealClient(client)
+        try:
+            async with Emulator() as emulator:
+                runner = TelegramRunner(client, calls, config_for(emulator))
+                await runner.go_live(CHAT_ID)
+                await runner.stop()
+        finally:
+            await client.storage.close()
+        return calls, network
+
+    calls, network = run(scenario(), timeout_s=30)
+    assert calls.left == [CHAT_ID]
+    assert "GetDialogs" in network.requests

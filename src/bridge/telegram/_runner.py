@@ -40,7 +40,7 @@ from ..config import BridgeConfig
 from ..engine import PlayoutClock, endpoint, live_config
 from ..transports.tgcalls import GroupCallError, VoiceCalls
 from ._access import AccessPolicy, chat_id_of
-from ._chat import ChatBridge, SessionFactory, default_session
+from ._chat import ChatBridge, SessionFactory, default_session, meet_chat
 from ._credentials import TelegramCredentials
 from ._voicenote import (
     VoiceNoteError,
@@ -232,6 +232,7 @@ class TelegramRunner:
         """Start the bridge in `chat`'s voice chat (idempotent). Raises on failure."""
         bridge = self._find(chat)
         if bridge is None:
+            await meet_chat(self.client, chat)
             bridge = ChatBridge(
                 self.client,
                 self.calls,
