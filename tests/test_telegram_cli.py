@@ -396,3 +396,35 @@ def test_most_verbose_logging_keeps_telegram_libraries_above_debug(
     finally:
         for logger, level in zip(loggers, saved, strict=True):
             logger.setLevel(level)
+
+
+@pytest.mark.parametrize(("flags", "level"), [([], logging.CRITICAL), (["-v"], logging.CRITICAL)])
+def test_ntgcalls_logger_is_left_as_py_tgcalls_sets_it_unless_vv(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], flags: list[str], level: int
+) -> None:
+    import ntgcalls  # noqa: F401 (importing it sets its logger, as py-tgcalls relies on)
+
+    logger = logging.getLogger("ntgcalls")
+    saved = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        run_cli([*flags, "run"], capsys)
+        assert logger.level == level
+    finally:
+        logger.setLevel(saved)
+
+
+def test_installed_ntgcalls_calls_back_with_what_py_tgcalls_registers() -> None:
+    # py-tgcalls 3.0 registers `lambda chat_id: ...` for participant requests; an ntgcalls
+    # that calls it with more arguments fails inside ntgcalls, which swallows the error.
+    import inspect
+
+    import ntgcalls
+    from pytgcalls.methods.utilities import start
+
+    source = inspect.getsource(start)
+    registered = source.split("on_request_participants(", 1)[1].split(":", 1)[0]
+    assert registered.split() == ["lambda", "chat_id"]
+    signature = ntgcalls.NTgCalls.on_request_participants.__doc__ or ""
+    callback_args = signature.split("Callable[[", 1)[1].split("]", 1)[0]
+    assert "ParticipantsRequest" not in callback_args, signature
