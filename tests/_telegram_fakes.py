@@ -12,7 +12,9 @@ as pyrogram would call them), voice notes and admin lookups.
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
+import struct
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -36,6 +38,12 @@ from pytgcalls.types import (
 CHAT_ID = -1001234567890
 ME = 777
 BOT_SSRC = 0xFFFFFFF0  # reported by Telegram as a negative int32
+
+
+def session_string(user_id: int = ME) -> str:
+    """A well-formed pyrogram session string (DC 2, a made-up auth key): it never connects."""
+    packed = struct.pack(">BI?256sQ?", 2, 123, False, bytes(range(256)), user_id, False)
+    return base64.urlsafe_b64encode(packed).decode().rstrip("=")
 
 
 def participant(user_id: int, source: int) -> GroupCallParticipant:

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from _telegram_fakes import session_string
 from _virtual_clock import VirtualClock
 from pyrogram.enums import ChatMemberStatus, ParseMode
 from pyrogram.errors import FloodWait, MessageNotModified, SlowmodeWait
@@ -25,6 +26,7 @@ from bridge.telegram import (
 from bridge.telegram._login import save_session_string
 
 CHAT = -1001
+SESSION = session_string()
 
 
 class FakeChat:
@@ -244,12 +246,12 @@ def test_bad_allowlist_entries_are_named() -> None:
 
 def test_credentials_come_from_the_environment_and_never_show() -> None:
     creds = TelegramCredentials.from_env(
-        {"TG_API_ID": "12345", "TG_API_HASH": "0123456789abcdef", "TG_SESSION": "BQxyzSESSION"}
+        {"TG_API_ID": "12345", "TG_API_HASH": "0123456789abcdef", "TG_SESSION": SESSION}
     )
     assert creds.api_id == 12345
     shown = f"{creds} {creds!r} {creds.api_hash} {creds.session_string}"
-    assert "0123456789abcdef" not in shown and "BQxyzSESSION" not in shown
-    assert creds.session_string is not None and creds.session_string.reveal() == "BQxyzSESSION"
+    assert "0123456789abcdef" not in shown and SESSION not in shown
+    assert creds.session_string is not None and creds.session_string.reveal() == SESSION
 
 
 @pytest.mark.parametrize(
@@ -272,13 +274,13 @@ def test_missing_credentials_are_named(env: dict[str, str], message: str) -> Non
 
 def test_session_file_is_private_and_never_overwritten(tmp_path: Path) -> None:
     path = tmp_path / "tg.session"
-    save_session_string(Secret("BQ-session"), path)
+    save_session_string(Secret(SESSION), path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert path.read_text() == "BQ-session\n"
+    assert path.read_text() == SESSION + "\n"
     creds = TelegramCredentials.from_env(
         {"TG_API_ID": "1", "TG_API_HASH": "h", "TG_SESSION_FILE": str(path)}
     )
-    assert creds.session_string == Secret("BQ-session")
+    assert creds.session_string == Secret(SESSION)
     with pytest.raises(FileExistsError, match="already exists"):
         save_session_string(Secret("other"), path)
-    assert path.read_text() == "BQ-session\n"
+    assert path.read_text() == SESSION + "\n"

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import gc
 import logging
 import os
 import signal
-import struct
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _telegram_fakes import CHAT_ID, FakeCalls, FakeClient
+from _telegram_fakes import CHAT_ID, FakeCalls, FakeClient, session_string
 from pyrogram.errors import (
     AuthKeyDuplicated,
     AuthKeyUnregistered,
@@ -83,10 +81,10 @@ def test_run_names_a_missing_gemini_key(
 ) -> None:
     clean_env.setenv("TG_API_ID", "123")
     clean_env.setenv("TG_API_HASH", "abcdef0123456789")
-    clean_env.setenv("TG_SESSION", "BQsecret-session")
+    clean_env.setenv("TG_SESSION", session_string())
     code, err = run_cli(["run", "--chat", "@mygroup"], capsys)
     assert code == 2 and "missing GEMINI_API_KEY" in err
-    assert "BQsecret-session" not in err and "abcdef0123456789" not in err
+    assert session_string() not in err and "abcdef0123456789" not in err
 
 
 def test_run_names_a_bad_config_file(
@@ -109,6 +107,18 @@ def test_run_help_explains_what_is_needed() -> None:
     text = subparsers.choices["run"].format_help()  # type: ignore[attr-defined]
     for needed in ("--chat", "TG_API_ID", "TG_API_HASH", "TG_SESSION", "GEMINI_API_KEY", "/gemini"):
         assert needed in text
+
+
+def test_a_malformed_session_string_is_named_not_unpacked(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_env.setenv("TG_API_ID", "123")
+    clean_env.setenv("TG_API_HASH", "abcdef0123456789")
+    clean_env.setenv("TG_SESSION", "BQsecret-but-cut-short")
+    clean_env.setenv("GEMINI_API_KEY", "gemini-test-key")
+    code, err = run_cli(["run", "--chat", "@mygroup"], capsys)
+    assert code == 2 and "TG_SESSION (or TG_SESSION_FILE) is not a pyrogram session" in err
+    assert "BQsecret" not in err and "unpack" not in err
 
 
 def test_login_names_missing_credentials(
@@ -356,18 +366,13 @@ def test_a_session_revoked_while_running_stops_the_process_with_exit_3(
     assert err.count("error:") == 1 and client.stopped
 
 
-def _session_string() -> str:
-    packed = struct.pack(">BI?256sQ?", 2, 123, False, bytes(range(256)), 777, False)
-    return base64.urlsafe_b64encode(packed).decode().rstrip("=")
-
-
 def test_a_second_process_on_the_same_session_is_refused(
     clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     from bridge import Secret
     from bridge.telegram._lock import AccountLock
 
-    session = _session_string()
+    session = session_string()
     clean_env.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     for name, value in (("TG_API_ID", "123"), ("TG_API_HASH", "abcdef0123456789")):
         clean_env.setenv(name, value)
