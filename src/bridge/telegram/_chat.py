@@ -46,6 +46,7 @@ class ChatBridge:
         start_call: bool = False,
         session_factory: SessionFactory = default_session,
         on_ended: Callable[[ChatBridge, str], None] | None = None,
+        on_muted: Callable[[ChatBridge, bool], None] | None = None,
     ) -> None:
         self.chat = chat
         self.config = config
@@ -57,6 +58,8 @@ class ChatBridge:
             start_call=start_call,
         )
         self.transport.on_ended = self._ended
+        if on_muted is not None:
+            self.transport.on_muted = lambda muted: on_muted(self, muted)
         self._client = client
         self._clock = clock
         self._transcripts = transcripts

@@ -243,6 +243,7 @@ class TelegramRunner:
                 start_call=self.start_call,
                 session_factory=self._session_factory,
                 on_ended=self._bridge_ended,
+                on_muted=self._bridge_muted,
             )
         await bridge.start()
         self.bridges[chat] = bridge
@@ -298,6 +299,11 @@ class TelegramRunner:
 
     def _bridge_ended(self, bridge: ChatBridge, reason: str) -> None:
         self._spawn(self._after_call_ended(bridge, reason))
+
+    def _bridge_muted(self, bridge: ChatBridge, muted: bool) -> None:
+        if muted:
+            text = "An admin muted Gemini in the voice chat: nobody hears it until unmuted."
+            self._spawn(self._say(bridge.chat, text))
 
     async def _after_call_ended(self, bridge: ChatBridge, reason: str) -> None:
         await bridge.stop()
