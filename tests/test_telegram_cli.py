@@ -433,3 +433,25 @@ def test_installed_ntgcalls_calls_back_with_what_py_tgcalls_registers() -> None:
     signature = ntgcalls.NTgCalls.on_request_participants.__doc__ or ""
     callback_args = signature.split("Callable[[", 1)[1].split("]", 1)[0]
     assert "ParticipantsRequest" not in callback_args, signature
+
+
+def test_py_tgcalls_start_prints_no_banner_and_asks_github_nothing(
+    run: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytgcalls import pytgcalls_session
+    from pytgcalls.pytgcalls_session import PyTgCallsSession
+
+    from bridge import Secret
+    from bridge.telegram import TelegramCredentials, open_account
+
+    requests: list[str] = []
+
+    class NoNetwork:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            requests.append("session")
+
+    monkeypatch.setattr(pytgcalls_session, "ClientSession", NoNetwork)
+    monkeypatch.setattr(PyTgCallsSession, "notice_displayed", False)
+    open_account(TelegramCredentials(123, Secret("0" * 32), Secret(session_string())))
+    run(PyTgCallsSession().start())  # the last step of PyTgCalls.start
+    assert capsys.readouterr().out == "" and requests == []

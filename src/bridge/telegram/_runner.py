@@ -101,7 +101,11 @@ class SessionRevokedError(TelegramConnectError):
 def open_account(credentials: TelegramCredentials) -> tuple[Client, VoiceCalls]:
     """The account's MTProto client and the PyTgCalls instance on it (not yet started)."""
     from pytgcalls import PyTgCalls
+    from pytgcalls.pytgcalls_session import PyTgCallsSession
 
+    # PyTgCalls.start prints a banner to stdout and asks GitHub for its latest version
+    # (two 5 s timeouts offline) unless it believes it already did: a service does neither.
+    PyTgCallsSession.notice_displayed = True
     session = credentials.session_string
     client = Client(
         "gemini-tg-bridge",
