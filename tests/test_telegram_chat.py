@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 from pathlib import Path
@@ -18,6 +19,7 @@ from bridge import Secret
 from bridge.engine.events import Transcript, TurnStarted
 from bridge.telegram import (
     AccessPolicy,
+    AccountBudget,
     CredentialsError,
     TelegramCredentials,
     TranscriptPoster,
@@ -39,9 +41,11 @@ class FakeChat:
         flood_waits: int = 0,
         flood_s: int = 1,
         error: type[FloodWait | SlowmodeWait] = FloodWait,
+        chat_id: int = CHAT,
     ):
         self.clock = clock or VirtualClock()
         self.error = error
+        self.chat_id = chat_id
         self.messages: dict[int, str] = {}
         self.calls: list[tuple[float, str, int, str]] = []
         self.flood_waits = flood_waits
@@ -54,7 +58,7 @@ class FakeChat:
             raise self.error(value=self.flood_s)
 
     async def send_message(self, chat_id: int, text: str, *, parse_mode: Any) -> Any:
-        assert chat_id == CHAT and parse_mode is ParseMode.DISABLED
+        assert chat_id == self.chat_id and parse_mode is ParseMode.DISABLED
         self._maybe_flood()
         message_id, self._next_id = self._next_id, self._next_id + 1
         self.messages[message_id] = text
@@ -198,6 +202,39 @@ def test_shutdown_never_waits_out_a_flood_wait(run: Any) -> None:
 
     chat, closed_at_s = run(scenario(), timeout_s=5)
     assert chat.calls == [] and closed_at_s == 1.0
+
+
+def test_chats_of_one_account_share_one_budget_and_one_flood_wait(run: Any) -> None:
+    async def scenario() -> list[float]:
+        clock = VirtualClock()
+        budget = AccountBudget(
+            per_chat_interval_s=3, account_interval_s=0.5, monotonic=clock.monotonic
+        )
+        chats = [FakeChat(clock, flood_waits=int(i == 0), flood_s=20, chat_id=-i) for i in range(8)]
+        posters = [
+            TranscriptPoster(
+                chat, chat.chat_id, min_interval_s=0, budget=budget,
+                monotonic=clock.monotonic, sleep=clock.sleep,
+            )
+            for chat in chats
+        ]  # fmt: skip
+        text = ""
+        for step in range(60):  # 30 s of a reply streaming into eight chats at once
+            text += f" w{step}"
+            for poster in posters:
+                poster.on_event(words("model", 0, text))
+            await clock.advance(0.5)
+        times_s = sorted(at_s for chat in chats for at_s, _, _, _ in chat.calls)
+        for poster in posters:
+            await poster.close()
+        return times_s
+
+    times_s = run(scenario())
+    # The first call met a 20 s FloodWait: every chat held back, not just that one.
+    assert times_s and min(times_s) >= 20
+    # Over the account: never two calls closer than 0.5 s; 8 chats share 2 calls a second.
+    assert all(b - a >= 0.5 for a, b in itertools.pairwise(times_s))
+    assert len(times_s) >= 15
 
 
 def test_long_transcripts_are_cut_to_telegrams_limit() -> None:

@@ -16,6 +16,7 @@ from pyrogram.errors.rpc_error import RPCError
 from ..config import BridgeConfig
 from ..engine import PlayoutClock, Session
 from ..transports.tgcalls import ChatNotFoundError, GroupCallTransport, VoiceCalls
+from ._budget import AccountBudget
 from ._transcripts import TranscriptPoster
 
 __all__ = ["ChatBridge", "SessionFactory", "chats_from_args", "default_session", "meet_chat"]
@@ -47,6 +48,7 @@ class ChatBridge:
         session_factory: SessionFactory = default_session,
         on_ended: Callable[[ChatBridge, str], None] | None = None,
         on_muted: Callable[[ChatBridge, bool], None] | None = None,
+        budget: AccountBudget | None = None,
     ) -> None:
         self.chat = chat
         self.config = config
@@ -65,6 +67,7 @@ class ChatBridge:
         self._transcripts = transcripts
         self._session_factory = session_factory
         self._on_ended = on_ended
+        self._budget = budget
         self.session: Session | None = None
         self.poster: TranscriptPoster | None = None
 
@@ -88,7 +91,7 @@ class ChatBridge:
             return
         session = self._session_factory(self.config, self.transport, self._clock)
         if self._transcripts:
-            poster = TranscriptPoster(self._client, self.chat)
+            poster = TranscriptPoster(self._client, self.chat, budget=self._budget)
             session.add_listener(poster.on_event)
             self.poster = poster
         await session.start()

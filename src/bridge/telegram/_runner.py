@@ -23,14 +23,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 
 from pyrogram import Client, filters
 from pyrogram.enums import ParseMode
-from pyrogram.errors import (
-    AuthKeyDuplicated,
-    AuthKeyUnregistered,
-    SessionExpired,
-    SessionRevoked,
-    UserDeactivated,
-    UserDeactivatedBan,
-)
 from pyrogram.errors.rpc_error import RPCError
 from pyrogram.handlers import MessageHandler
 from pyrogram.handlers.handler import Handler
@@ -40,8 +32,10 @@ from ..config import BridgeConfig
 from ..engine import PlayoutClock, endpoint, live_config
 from ..transports.tgcalls import GroupCallError, VoiceCalls
 from ._access import AccessPolicy, chat_id_of
+from ._budget import AccountBudget
 from ._chat import ChatBridge, SessionFactory, default_session, meet_chat
 from ._credentials import TelegramCredentials
+from ._errors import SESSION_ERRORS, SessionRevokedError, TelegramConnectError, session_problem
 from ._voicenote import (
     VoiceNoteError,
     VoiceNoteReply,
@@ -65,37 +59,8 @@ _CAPTION_CHARS = 1024  # Telegram's caption limit
 _CLIENT_STOP_TIMEOUT_S = 10.0
 _SESSION_CHECK_S = 60.0
 
-# What Telegram answers once a session cannot be used any more; none of them passes.
-_SESSION_ERRORS = (
-    AuthKeyUnregistered,
-    AuthKeyDuplicated,
-    SessionExpired,
-    SessionRevoked,
-    UserDeactivated,
-    UserDeactivatedBan,
-)
-
-
-def _session_problem(exc: BaseException) -> str:
-    if isinstance(exc, AuthKeyDuplicated):
-        why = "was used by two processes at once, so Telegram revoked it"
-    elif isinstance(exc, UserDeactivatedBan | UserDeactivated):
-        why = "belongs to an account that is deactivated or banned"
-    else:
-        why = "is no longer valid (revoked, expired or logged out)"
-    return f"the Telegram session {why}; run `gemini-tg-bridge login`"
-
-
 VoiceNoteAnswer = Callable[[bytes], Awaitable[VoiceNoteReply]]
 """Answers 16 kHz mono PCM with a spoken reply (default: ask Gemini)."""
-
-
-class TelegramConnectError(RuntimeError):
-    """The account could not connect to Telegram; the message says why."""
-
-
-class SessionRevokedError(TelegramConnectError):
-    """The session string no longer logs in (revoked, expired or the account is gone)."""
 
 
 def open_account(credentials: TelegramCredentials) -> tuple[Client, VoiceCalls]:
@@ -149,6 +114,8 @@ class TelegramRunner:
         self._handlers: list[tuple[Handler, int]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._chats: set[int] = set()
+        self.budget = AccountBudget()
+        """Transcript messages and edits of every chat go through this one allowance."""
         self._voice_slots = asyncio.Semaphore(config.telegram.voice_note_concurrency)
         self._session_check_s = session_check_s
         self.session_lost = asyncio.Event()
@@ -166,9 +133,9 @@ class TelegramRunner:
         """
         try:
             await self.calls.start()
-        except _SESSION_ERRORS as exc:
+        except SESSION_ERRORS as exc:
             await self._stop_client()
-            raise SessionRevokedError(_session_problem(exc)) from None
+            raise SessionRevokedError(session_problem(exc)) from None
         except Exception as exc:
             await self._stop_client()
             raise TelegramConnectError(
@@ -183,14 +150,14 @@ class TelegramRunner:
             await asyncio.sleep(self._session_check_s)
             try:
                 await self.client.get_me()
-            except _SESSION_ERRORS as exc:
+            except SESSION_ERRORS as exc:
                 self._lost(exc)
             except Exception as exc:  # the network: the next check tries again
                 log.info("session check failed: %s", exc)
 
     def _lost(self, exc: BaseException) -> None:
         if not self.session_lost.is_set():
-            self.session_problem = _session_problem(exc)
+            self.session_problem = session_problem(exc)
             self.session_lost.set()
 
     async def go_live_in(self, chats: Sequence[int | str]) -> dict[int | str, str | None]:
@@ -248,6 +215,7 @@ class TelegramRunner:
                 session_factory=self._session_factory,
                 on_ended=self._bridge_ended,
                 on_muted=self._bridge_muted,
+                budget=self.budget,
             )
         await bridge.start()
         self.bridges[chat] = bridge
@@ -408,7 +376,7 @@ class TelegramRunner:
     async def _reply(self, message: Message, text: str) -> None:
         try:
             await message.reply_text(text, parse_mode=ParseMode.DISABLED)
-        except _SESSION_ERRORS as exc:
+        except SESSION_ERRORS as exc:
             self._lost(exc)
         except RPCError as exc:
             log.warning("could not reply in %s: %s", chat_id_of(message), exc)
@@ -416,7 +384,7 @@ class TelegramRunner:
     async def _say(self, chat: int | str, text: str) -> None:
         try:
             await self.client.send_message(chat, text, parse_mode=ParseMode.DISABLED)
-        except _SESSION_ERRORS as exc:
+        except SESSION_ERRORS as exc:
             self._lost(exc)
         except RPCError as exc:
             log.warning("could not post in %s: %s", chat, exc)
