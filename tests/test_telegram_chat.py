@@ -161,10 +161,16 @@ def test_flood_wait_is_waited_out_and_nothing_is_lost(run: Any) -> None:
     assert chat.calls == [(6.0, "send", 1, "🗣 hello\n🤖 hi there")]
 
 
-def test_a_flood_wait_is_capped_at_max_flood_wait_s(run: Any) -> None:
+@pytest.mark.parametrize(
+    ("error", "wait_s", "posted_at_s"),
+    [(FloodWait, 3600, 30.0), (SlowmodeWait, 10, 10.0)],  # capped at 30 s; slowmode too
+)
+def test_flood_and_slowmode_waits_are_waited_out_up_to_max_flood_wait_s(
+    run: Any, error: type[FloodWait | SlowmodeWait], wait_s: int, posted_at_s: float
+) -> None:
     async def scenario() -> FakeChat:
         clock = VirtualClock()
-        chat = FakeChat(clock, flood_waits=1, flood_s=3600)
+        chat = FakeChat(clock, flood_waits=1, flood_s=wait_s, error=error)
         poster = TranscriptPoster(
             chat, CHAT, max_flood_wait_s=30, monotonic=clock.monotonic, sleep=clock.sleep
         )
@@ -173,20 +179,7 @@ def test_a_flood_wait_is_capped_at_max_flood_wait_s(run: Any) -> None:
         await poster.close()
         return chat
 
-    assert run(scenario()).calls == [(30.0, "send", 1, "🤖 hi")]
-
-
-def test_a_slowmode_wait_is_waited_out_like_a_flood_wait(run: Any) -> None:
-    async def scenario() -> FakeChat:
-        clock = VirtualClock()
-        chat = FakeChat(clock, flood_waits=1, flood_s=10, error=SlowmodeWait)
-        poster = poster_on(chat, clock, min_interval_s=0)
-        poster.on_event(words("model", 0, "hi", final=True))
-        await clock.advance(20)
-        await poster.close()
-        return chat
-
-    assert run(scenario()).calls == [(10.0, "send", 1, "🤖 hi")]
+    assert run(scenario()).calls == [(posted_at_s, "send", 1, "🤖 hi")]
 
 
 def test_shutdown_never_waits_out_a_flood_wait(run: Any) -> None:
