@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import struct
 import time
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
 from ntgcalls import MediaSource
+from pyrogram import Client, raw
 from pyrogram.enums import ChatMemberStatus
 from pyrogram.errors import PeerIdInvalid
+from pytgcalls import PyTgCalls
 from pytgcalls.exceptions import NoActiveGroupCall, NotInCallError
 from pytgcalls.handlers.handlers_holder import HandlersHolder
 from pytgcalls.types import (
@@ -239,3 +243,44 @@ class FakeClient:
         """
         handler = self.handlers[0 if hasattr(message, "command") else 1]
         await handler.callback(self, message)
+
+
+class RealCalls(PyTgCalls):  # type: ignore[misc]
+    """The real `PyTgCalls` on a real (never connected) pyrogram `Client`: updates go through
+    py-tgcalls' own `_handle_mtproto_updates`. Only joining, which needs Telegram and a
+    WebRTC peer, is replaced."""
+
+    def __init__(self, client: Client) -> None:
+        super().__init__(client)
+        self.in_call: set[int] = set()
+        # What start() caches: this account's own peer, by which updates are told apart.
+        self._cache_user_peer.put(CHAT_ID, raw.types.InputPeerUser(user_id=ME, access_hash=0))
+
+    async def play(self, chat_id: int, stream: Any = None, config: Any = None) -> None:
+        self.in_call.add(chat_id)
+
+    async def record(self, chat_id: int, stream: Any = None) -> None:
+        assert chat_id in self.in_call
+
+    async def leave_call(self, chat_id: int) -> None:
+        self.in_call.discard(chat_id)
+
+    async def get_participants(self, chat_id: int) -> list[GroupCallParticipant]:
+        return [participant(ME, BOT_SSRC - 2**32)]
+
+    async def telegram_sends(self, update: Any) -> None:
+        """An update as pyrogram hands it to py-tgcalls."""
+        await self._handle_mtproto_updates(update)
+
+
+@contextlib.asynccontextmanager
+async def real_calls() -> AsyncIterator[RealCalls]:
+    """A `RealCalls` on a `Client` whose storage is open, as after start()."""
+    client = Client(
+        "t", api_id=1, api_hash="0" * 32, session_string=session_string(), in_memory=True
+    )
+    await client.storage.open()
+    try:
+        yield RealCalls(client)
+    finally:
+        await client.storage.close()

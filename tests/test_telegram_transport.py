@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _telegram_fakes import BOT_SSRC, CHAT_ID, ME, FakeCalls, participant
+from _telegram_fakes import BOT_SSRC, CHAT_ID, ME, FakeCalls, participant, real_calls
 from ntgcalls import MediaSource
 from pytgcalls.types import (
     ChatUpdate,
@@ -262,17 +262,17 @@ def _me_in_call(action: GroupCallParticipant.Action, *, muted_by_admin: bool = F
 def test_the_bot_removed_from_the_call_is_noticed_without_a_chat_update(
     run: Any, action: GroupCallParticipant.Action
 ) -> None:
-    # Removal, or this account joining from a phone: py-tgcalls clears the call and
-    # passes on only the bot's own participant update.
+    # Removal, or this account joining from a phone: py-tgcalls clears the call itself and
+    # passes on only the bot's own participant update, no ChatUpdate.
     async def scenario() -> tuple[GroupCallTransport, list[str]]:
-        calls = FakeCalls()
-        transport = GroupCallTransport(calls, CHAT_ID)
-        reasons: list[str] = []
-        transport.on_ended = reasons.append
-        await transport.start(collect()[1])
-        calls.in_call.discard(CHAT_ID)
-        await calls.push(_me_in_call(action))
-        await transport.stop()
+        async with real_calls() as calls:
+            transport = GroupCallTransport(calls, CHAT_ID, self_user_id=ME)
+            reasons: list[str] = []
+            transport.on_ended = reasons.append
+            await transport.start(collect()[1])
+            assert transport._own_ssrcs == {BOT_SSRC}
+            await calls.telegram_sends(_me_in_call(action))
+            await transport.stop()
         return transport, reasons
 
     transport, reasons = run(scenario())
@@ -285,16 +285,16 @@ def test_the_bot_removed_from_the_call_is_noticed_without_a_chat_update(
 
 def test_an_admin_muting_the_bot_is_noticed(run: Any) -> None:
     async def scenario() -> list[bool]:
-        calls = FakeCalls()
-        transport = GroupCallTransport(calls, CHAT_ID)
-        changes: list[bool] = []
-        transport.on_muted = changes.append
-        await transport.start(collect()[1])
-        updated = GroupCallParticipant.Action.UPDATED
-        await calls.push(_me_in_call(updated, muted_by_admin=True))
-        assert transport.muted_by_admin
-        await calls.push(_me_in_call(updated, muted_by_admin=False))
-        await transport.stop()
+        async with real_calls() as calls:
+            transport = GroupCallTransport(calls, CHAT_ID, self_user_id=ME)
+            changes: list[bool] = []
+            transport.on_muted = changes.append
+            await transport.start(collect()[1])
+            updated = GroupCallParticipant.Action.UPDATED
+            await calls.telegram_sends(_me_in_call(updated, muted_by_admin=True))
+            assert transport.muted_by_admin
+            await calls.telegram_sends(_me_in_call(updated, muted_by_admin=False))
+            await transport.stop()
         return changes
 
     assert run(scenario()) == [True, False]
