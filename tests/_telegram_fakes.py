@@ -12,14 +12,20 @@ as pyrogram would call them), voice notes and admin lookups.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import io
+import struct
 import time
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
 from ntgcalls import MediaSource
+from pyrogram import Client, raw
 from pyrogram.enums import ChatMemberStatus
 from pyrogram.errors import PeerIdInvalid
+from pytgcalls import PyTgCalls
 from pytgcalls.exceptions import NoActiveGroupCall, NotInCallError
 from pytgcalls.handlers.handlers_holder import HandlersHolder
 from pytgcalls.types import (
@@ -36,6 +42,12 @@ from pytgcalls.types import (
 CHAT_ID = -1001234567890
 ME = 777
 BOT_SSRC = 0xFFFFFFF0  # reported by Telegram as a negative int32
+
+
+def session_string(user_id: int = ME) -> str:
+    """A well-formed pyrogram session string (DC 2, a made-up auth key): it never connects."""
+    packed = struct.pack(">BI?256sQ?", 2, 123, False, bytes(range(256)), user_id, False)
+    return base64.urlsafe_b64encode(packed).decode().rstrip("=")
 
 
 def participant(user_id: int, source: int) -> GroupCallParticipant:
@@ -146,6 +158,17 @@ class FakeClient:
         self.stopped = False
         self.voices: list[tuple[int, bytes, dict[str, Any]]] = []
         self._next = 1
+        self.storage = self  # the peer cache: the chats this account has met
+        self.known_peers = {CHAT_ID, -1002, -100999}
+
+    async def get_peer_by_id(self, peer_id: int) -> Any:
+        if peer_id not in self.known_peers:
+            raise KeyError(peer_id)
+        return SimpleNamespace(channel_id=peer_id)
+
+    async def get_dialogs(self) -> Any:
+        for peer_id in sorted(self.known_peers):
+            yield SimpleNamespace(chat=SimpleNamespace(id=peer_id))
 
     async def send_message(self, chat_id: Any, text: str, *, parse_mode: Any = None) -> Any:
         self.messages[self._next] = text
@@ -180,7 +203,8 @@ class FakeClient:
             status=ChatMemberStatus.ADMINISTRATOR if admin else ChatMemberStatus.MEMBER
         )
 
-    def command(self, text: str, user_id: int) -> Any:
+    def command(self, text: str, user_id: int | None) -> Any:
+        """A command; `user_id` None is an anonymous admin, who posts as the group."""
         replies = self.replies
 
         async def reply_text(reply: str, parse_mode: Any = None) -> None:
@@ -188,19 +212,27 @@ class FakeClient:
 
         return SimpleNamespace(
             chat=SimpleNamespace(id=CHAT_ID),
-            from_user=SimpleNamespace(id=user_id, username=None),
+            from_user=None if user_id is None else SimpleNamespace(id=user_id, username=None),
+            sender_chat=SimpleNamespace(id=CHAT_ID) if user_id is None else None,
             command=[text.lstrip("/")],
             reply_text=reply_text,
         )
 
-    def voice(self, chat_id: int, data: bytes) -> Any:
+    def voice(
+        self, chat_id: int, data: bytes, user_id: int = 555, *, is_contact: bool = False
+    ) -> Any:
         replies = self.replies
 
         async def reply_text(reply: str, parse_mode: Any = None) -> None:
             replies.append(reply)
 
         return SimpleNamespace(
-            chat=SimpleNamespace(id=chat_id), id=9, voice_bytes=data, reply_text=reply_text
+            chat=SimpleNamespace(id=chat_id),
+            from_user=SimpleNamespace(id=user_id, username=None, is_contact=is_contact),
+            sender_chat=None,
+            id=9,
+            voice_bytes=data,
+            reply_text=reply_text,
         )
 
     async def deliver(self, message: Any) -> None:
@@ -211,3 +243,44 @@ class FakeClient:
         """
         handler = self.handlers[0 if hasattr(message, "command") else 1]
         await handler.callback(self, message)
+
+
+class RealCalls(PyTgCalls):  # type: ignore[misc]
+    """The real `PyTgCalls` on a real (never connected) pyrogram `Client`: updates go through
+    py-tgcalls' own `_handle_mtproto_updates`. Only joining, which needs Telegram and a
+    WebRTC peer, is replaced."""
+
+    def __init__(self, client: Client) -> None:
+        super().__init__(client)
+        self.in_call: set[int] = set()
+        # What start() caches: this account's own peer, by which updates are told apart.
+        self._cache_user_peer.put(CHAT_ID, raw.types.InputPeerUser(user_id=ME, access_hash=0))
+
+    async def play(self, chat_id: int, stream: Any = None, config: Any = None) -> None:
+        self.in_call.add(chat_id)
+
+    async def record(self, chat_id: int, stream: Any = None) -> None:
+        assert chat_id in self.in_call
+
+    async def leave_call(self, chat_id: int) -> None:
+        self.in_call.discard(chat_id)
+
+    async def get_participants(self, chat_id: int) -> list[GroupCallParticipant]:
+        return [participant(ME, BOT_SSRC - 2**32)]
+
+    async def telegram_sends(self, update: Any) -> None:
+        """An update as pyrogram hands it to py-tgcalls."""
+        await self._handle_mtproto_updates(update)
+
+
+@contextlib.asynccontextmanager
+async def real_calls() -> AsyncIterator[RealCalls]:
+    """A `RealCalls` on a `Client` whose storage is open, as after start()."""
+    client = Client(
+        "t", api_id=1, api_hash="0" * 32, session_string=session_string(), in_memory=True
+    )
+    await client.storage.open()
+    try:
+        yield RealCalls(client)
+    finally:
+        await client.storage.close()

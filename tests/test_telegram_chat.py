@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 import os
 import stat
 from pathlib import Path
@@ -10,14 +10,16 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from _telegram_fakes import session_string
 from _virtual_clock import VirtualClock
 from pyrogram.enums import ChatMemberStatus, ParseMode
-from pyrogram.errors import FloodWait, MessageNotModified
+from pyrogram.errors import FloodWait, MessageNotModified, SlowmodeWait
 
 from bridge import Secret
 from bridge.engine.events import Transcript, TurnStarted
 from bridge.telegram import (
     AccessPolicy,
+    AccountBudget,
     CredentialsError,
     TelegramCredentials,
     TranscriptPoster,
@@ -26,14 +28,24 @@ from bridge.telegram import (
 from bridge.telegram._login import save_session_string
 
 CHAT = -1001
+SESSION = session_string()
 
 
 class FakeChat:
     """Records messages like Telegram would show them, with the virtual time of each call;
     can answer with FloodWait."""
 
-    def __init__(self, clock: VirtualClock | None = None, flood_waits: int = 0, flood_s: int = 1):
+    def __init__(
+        self,
+        clock: VirtualClock | None = None,
+        flood_waits: int = 0,
+        flood_s: int = 1,
+        error: type[FloodWait | SlowmodeWait] = FloodWait,
+        chat_id: int = CHAT,
+    ):
         self.clock = clock or VirtualClock()
+        self.error = error
+        self.chat_id = chat_id
         self.messages: dict[int, str] = {}
         self.calls: list[tuple[float, str, int, str]] = []
         self.flood_waits = flood_waits
@@ -43,10 +55,10 @@ class FakeChat:
     def _maybe_flood(self) -> None:
         if self.flood_waits:
             self.flood_waits -= 1
-            raise FloodWait(value=self.flood_s)
+            raise self.error(value=self.flood_s)
 
     async def send_message(self, chat_id: int, text: str, *, parse_mode: Any) -> Any:
-        assert chat_id == CHAT and parse_mode is ParseMode.DISABLED
+        assert chat_id == self.chat_id and parse_mode is ParseMode.DISABLED
         self._maybe_flood()
         message_id, self._next_id = self._next_id, self._next_id + 1
         self.messages[message_id] = text
@@ -138,9 +150,8 @@ def test_flood_wait_is_waited_out_and_nothing_is_lost(run: Any) -> None:
         poster = poster_on(chat, clock, min_interval_s=0)
         poster.on_event(words("user", 0, "hello", final=True))
         poster.on_event(words("model", 0, "hi there", final=True))
-        closing = asyncio.ensure_future(poster.close())
         await clock.advance(10)
-        await closing
+        await poster.close()
         return chat, poster
 
     chat, poster = run(scenario())
@@ -150,20 +161,73 @@ def test_flood_wait_is_waited_out_and_nothing_is_lost(run: Any) -> None:
     assert chat.calls == [(6.0, "send", 1, "🗣 hello\n🤖 hi there")]
 
 
-def test_a_flood_wait_is_capped_at_max_flood_wait_s(run: Any) -> None:
+@pytest.mark.parametrize(
+    ("error", "wait_s", "posted_at_s"),
+    [(FloodWait, 3600, 30.0), (SlowmodeWait, 10, 10.0)],  # capped at 30 s; slowmode too
+)
+def test_flood_and_slowmode_waits_are_waited_out_up_to_max_flood_wait_s(
+    run: Any, error: type[FloodWait | SlowmodeWait], wait_s: int, posted_at_s: float
+) -> None:
     async def scenario() -> FakeChat:
         clock = VirtualClock()
-        chat = FakeChat(clock, flood_waits=1, flood_s=3600)
+        chat = FakeChat(clock, flood_waits=1, flood_s=wait_s, error=error)
         poster = TranscriptPoster(
             chat, CHAT, max_flood_wait_s=30, monotonic=clock.monotonic, sleep=clock.sleep
         )
         poster.on_event(words("model", 0, "hi", final=True))
-        closing = asyncio.ensure_future(poster.close())
         await clock.advance(60)
-        await closing
+        await poster.close()
         return chat
 
-    assert run(scenario()).calls == [(30.0, "send", 1, "🤖 hi")]
+    assert run(scenario()).calls == [(posted_at_s, "send", 1, "🤖 hi")]
+
+
+def test_shutdown_never_waits_out_a_flood_wait(run: Any) -> None:
+    async def scenario() -> tuple[FakeChat, float]:
+        clock = VirtualClock()
+        chat = FakeChat(clock, flood_waits=1, flood_s=300)
+        poster = poster_on(chat, clock, min_interval_s=0)
+        poster.on_event(words("model", 0, "hi", final=True))
+        await clock.advance(1)  # the writer is now sleeping out the 300 s
+        # Time stands still from here: close() must return without Telegram's 300 s.
+        await poster.close()
+        return chat, clock.now_s
+
+    chat, closed_at_s = run(scenario(), timeout_s=5)
+    assert chat.calls == [] and closed_at_s == 1.0
+
+
+def test_chats_of_one_account_share_one_budget_and_one_flood_wait(run: Any) -> None:
+    async def scenario() -> list[float]:
+        clock = VirtualClock()
+        budget = AccountBudget(
+            per_chat_interval_s=3, account_interval_s=0.5, monotonic=clock.monotonic
+        )
+        chats = [FakeChat(clock, flood_waits=int(i == 0), flood_s=20, chat_id=-i) for i in range(8)]
+        posters = [
+            TranscriptPoster(
+                chat, chat.chat_id, min_interval_s=0, budget=budget,
+                monotonic=clock.monotonic, sleep=clock.sleep,
+            )
+            for chat in chats
+        ]  # fmt: skip
+        text = ""
+        for step in range(60):  # 30 s of a reply streaming into eight chats at once
+            text += f" w{step}"
+            for poster in posters:
+                poster.on_event(words("model", 0, text))
+            await clock.advance(0.5)
+        times_s = sorted(at_s for chat in chats for at_s, _, _, _ in chat.calls)
+        for poster in posters:
+            await poster.close()
+        return times_s
+
+    times_s = run(scenario())
+    # The first call met a 20 s FloodWait: every chat held back, not just that one.
+    assert times_s and min(times_s) >= 20
+    # Over the account: never two calls closer than 0.5 s; 8 chats share 2 calls a second.
+    assert all(b - a >= 0.5 for a, b in itertools.pairwise(times_s))
+    assert len(times_s) >= 15
 
 
 def test_long_transcripts_are_cut_to_telegrams_limit() -> None:
@@ -212,12 +276,12 @@ def test_bad_allowlist_entries_are_named() -> None:
 
 def test_credentials_come_from_the_environment_and_never_show() -> None:
     creds = TelegramCredentials.from_env(
-        {"TG_API_ID": "12345", "TG_API_HASH": "0123456789abcdef", "TG_SESSION": "BQxyzSESSION"}
+        {"TG_API_ID": "12345", "TG_API_HASH": "0123456789abcdef", "TG_SESSION": SESSION}
     )
     assert creds.api_id == 12345
     shown = f"{creds} {creds!r} {creds.api_hash} {creds.session_string}"
-    assert "0123456789abcdef" not in shown and "BQxyzSESSION" not in shown
-    assert creds.session_string is not None and creds.session_string.reveal() == "BQxyzSESSION"
+    assert "0123456789abcdef" not in shown and SESSION not in shown
+    assert creds.session_string is not None and creds.session_string.reveal() == SESSION
 
 
 @pytest.mark.parametrize(
@@ -240,13 +304,13 @@ def test_missing_credentials_are_named(env: dict[str, str], message: str) -> Non
 
 def test_session_file_is_private_and_never_overwritten(tmp_path: Path) -> None:
     path = tmp_path / "tg.session"
-    save_session_string(Secret("BQ-session"), path)
+    save_session_string(Secret(SESSION), path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert path.read_text() == "BQ-session\n"
+    assert path.read_text() == SESSION + "\n"
     creds = TelegramCredentials.from_env(
         {"TG_API_ID": "1", "TG_API_HASH": "h", "TG_SESSION_FILE": str(path)}
     )
-    assert creds.session_string == Secret("BQ-session")
+    assert creds.session_string == Secret(SESSION)
     with pytest.raises(FileExistsError, match="already exists"):
         save_session_string(Secret("other"), path)
-    assert path.read_text() == "BQ-session\n"
+    assert path.read_text() == SESSION + "\n"

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile
-from _telegram_fakes import CHAT_ID, FakeCalls, FakeClient
+from _telegram_fakes import CHAT_ID, FakeCalls, FakeClient, session_string
 
 from bridge import Secret
 from bridge.config import BridgeConfig
 from bridge.emulator import Emulator, EmulatorConfig
 from bridge.engine.events import TurnEnded
-from bridge.telegram import AccessPolicy, TelegramRunner
+from bridge.telegram import AccessPolicy, TelegramRunner, VoiceNoteReply
 
 RATE_HZ = 48_000
 FRAME = RATE_HZ // 100
@@ -247,7 +247,8 @@ def test_a_voice_note_is_answered_with_a_voice_note_and_its_transcript(run: Any)
     async def scenario() -> FakeClient:
         calls, client = FakeCalls(), FakeClient()
         async with Emulator(EmulatorConfig(input_transcript="hi")) as emulator:
-            runner = TelegramRunner(client, calls, config_for(emulator))
+            access = AccessPolicy([555])
+            runner = TelegramRunner(client, calls, config_for(emulator), access=access)
             runner.install_handlers()
             await client.deliver(client.voice(555, ogg_question()))
             await client.deliver(client.voice(555, b"OggS not really"))
@@ -266,6 +267,103 @@ def test_a_voice_note_is_answered_with_a_voice_note_and_its_transcript(run: Any)
     assert kwargs["caption"].startswith("[echo")
     (complaint,) = client.replies
     assert complaint.startswith("Could not answer that voice note: voice note: cannot read audio")
+
+
+class _CountingAnswer:
+    """Stands in for Gemini: counts the voice notes it is asked to answer."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.release = asyncio.Event()
+
+    async def __call__(self, pcm_16k: bytes) -> VoiceNoteReply:
+        self.asked += 1
+        await self.release.wait()
+        return VoiceNoteReply(bytes(3200), 16_000, "hello", "")
+
+
+@pytest.mark.parametrize(
+    ("rule", "contact", "answered"),
+    [("allowlist", True, False), ("contacts", False, False), ("contacts", True, True)],
+)
+def test_private_voice_notes_from_strangers_never_reach_gemini(
+    run: Any, rule: str, contact: bool, answered: bool
+) -> None:
+    async def scenario() -> tuple[FakeClient, int]:
+        calls, client, answer = FakeCalls(), FakeClient(), _CountingAnswer()
+        answer.release.set()
+        access = AccessPolicy([555], voice_notes=rule)  # type: ignore[arg-type]
+        runner = TelegramRunner(
+            client, calls, BridgeConfig(), access=access, voice_note_answer=answer
+        )
+        runner.install_handlers()
+        await client.deliver(client.voice(999, ogg_question(), 999, is_contact=contact))
+        await client.deliver(client.voice(555, ogg_question(), 555))  # allowlisted
+        await runner.drain()
+        await runner.stop()
+        return client, answer.asked
+
+    client, asked = run(scenario())
+    assert asked == (2 if answered else 1)
+    assert sorted(chat for chat, _, _ in client.voices) == ([555, 999] if answered else [555])
+    assert client.replies == []
+
+
+def test_group_voice_notes_follow_the_command_rule(run: Any) -> None:
+    async def scenario() -> int:
+        calls, client, answer = FakeCalls(), FakeClient(), _CountingAnswer()
+        answer.release.set()
+        access = AccessPolicy(voice_notes="anyone")  # private chats only: groups keep the rule
+        async with Emulator() as emulator:
+            runner = TelegramRunner(
+                client, calls, config_for(emulator), access=access, voice_note_answer=answer
+            )
+            runner.install_handlers()
+            await runner.go_live(CHAT_ID)
+            await client.deliver(client.voice(CHAT_ID, ogg_question(), 42))  # a member
+            await client.deliver(client.voice(CHAT_ID, ogg_question(), 1))  # an admin
+            await runner.drain()
+            await runner.stop()
+        return answer.asked
+
+    assert run(scenario(), timeout_s=30) == 1
+
+
+def test_an_anonymous_admin_may_use_the_commands(run: Any) -> None:
+    async def scenario() -> FakeClient:
+        calls, client = FakeCalls(), FakeClient()
+        async with Emulator() as emulator:
+            runner = TelegramRunner(client, calls, config_for(emulator))
+            runner.install_handlers()
+            await client.deliver(client.command("/gemini", None))
+            await runner.drain()
+            await runner.stop()
+        return client
+
+    assert run(scenario(), timeout_s=30).replies == [
+        "Gemini is live in the voice chat. Talk to it; /stop ends it."
+    ]
+
+
+def test_voice_notes_beyond_the_accounts_limit_are_turned_away(run: Any) -> None:
+    async def scenario() -> tuple[FakeClient, int]:
+        calls, client, answer = FakeCalls(), FakeClient(), _CountingAnswer()
+        config = BridgeConfig().with_overrides(telegram={"voice_note_concurrency": 2})
+        access = AccessPolicy(voice_notes="anyone")
+        runner = TelegramRunner(client, calls, config, access=access, voice_note_answer=answer)
+        runner.install_handlers()
+        for user in (1001, 1002, 1003):
+            await client.deliver(client.voice(user, ogg_question(), user))
+        while answer.asked < 2 or len(client.replies) < 1:
+            await asyncio.sleep(0.01)
+        answer.release.set()
+        await runner.drain()
+        await runner.stop()
+        return client, answer.asked
+
+    client, asked = run(scenario())
+    assert asked == 2 and len(client.voices) == 2
+    assert client.replies == ["Busy with other voice notes; send it again shortly."]
 
 
 def test_voice_notes_in_groups_that_are_not_bridged_are_left_alone(run: Any) -> None:
@@ -302,3 +400,105 @@ def test_two_chats_in_one_process_each_get_their_own_speakers(run: Any) -> None:
         return first, second
 
     assert run(scenario()) == ([11], [22])
+
+
+class _TelegramNetwork:
+    """A user account's view of Telegram, at the MTProto session (the network boundary).
+
+    Answers as the real API does for the requests a join by numeric id makes: an unknown
+    channel asked for with access_hash=0 is PEER_ID_INVALID; the dialogs list the
+    account's chats with their access hashes.
+    """
+
+    ACCESS_HASH = 0x5EED
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+
+    async def invoke(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+        from pyrogram import raw
+        from pyrogram.errors import PeerIdInvalid
+
+        self.requests.append(type(query).__name__)
+        unknown = isinstance(query, raw.functions.channels.GetChannels) and any(
+            channel.access_hash == 0 for channel in query.id
+        )
+        if unknown:
+            raise PeerIdInvalid()
+        if isinstance(query, raw.functions.messages.GetDialogs):
+            channel_id = -CHAT_ID - 10**12
+            first_page = query.offset_id == 0 and isinstance(
+                query.offset_peer, raw.types.InputPeerEmpty
+            )
+            dialog = raw.types.Dialog(
+                peer=raw.types.PeerChannel(channel_id=channel_id),
+                top_message=0,
+                read_inbox_max_id=0,
+                read_outbox_max_id=0,
+                unread_count=0,
+                unread_mentions_count=0,
+                unread_reactions_count=0,
+                unread_poll_votes_count=0,
+                notify_settings=raw.types.PeerNotifySettings(),
+            )
+            channel = raw.types.Channel(
+                id=channel_id,
+                title="My group",
+                photo=raw.types.ChatPhotoEmpty(),
+                date=0,
+                access_hash=self.ACCESS_HASH,
+                megagroup=True,
+                usernames=[],
+                restriction_reason=[],
+            )
+            if first_page:
+                return raw.types.messages.Dialogs(
+                    dialogs=[dialog], messages=[], chats=[channel], users=[]
+                )
+            return raw.types.messages.Dialogs(dialogs=[], messages=[], chats=[], users=[])
+        raise AssertionError(f"unexpected request {type(query).__name__}")
+
+
+class _CallsOnRealClient(FakeCalls):
+    """Joins as py-tgcalls 3.0 does: it resolves the chat through the client's peer cache
+    and turns any failure into NoActiveGroupCall (`mtproto/client_cache.py:43`)."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__()
+        self.mtproto_client = client
+
+    async def play(self, chat_id: int, stream: Any, config: Any) -> None:
+        from pytgcalls.exceptions import NoActiveGroupCall
+
+        try:
+            peer = await self.mtproto_client.resolve_peer(chat_id)
+        except Exception:
+            raise NoActiveGroupCall() from None
+        assert peer.access_hash == _TelegramNetwork.ACCESS_HASH
+        await super().play(chat_id, stream, config)
+
+
+def test_a_numeric_chat_id_joins_on_a_fresh_session_string(run: Any) -> None:
+    from pyrogram import Client
+
+    session = session_string()
+
+    async def scenario() -> tuple[_CallsOnRealClient, _TelegramNetwork]:
+        client = Client("t", api_id=123, api_hash="0" * 32, session_string=session, in_memory=True)
+        await client.storage.open()  # what start() does before it connects
+        network = _TelegramNetwork()
+        client.session = network  # type: ignore[assignment]
+        client.is_connected = True
+        calls = _CallsOnRealClient(client)
+        try:
+            async with Emulator() as emulator:
+                runner = TelegramRunner(client, calls, config_for(emulator))
+                await runner.go_live(CHAT_ID)
+                await runner.stop()
+        finally:
+            await client.storage.close()
+        return calls, network
+
+    calls, network = run(scenario(), timeout_s=30)
+    assert calls.left == [CHAT_ID]
+    assert "GetDialogs" in network.requests

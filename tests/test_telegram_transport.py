@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _telegram_fakes import BOT_SSRC, CHAT_ID, FakeCalls, participant
+from _telegram_fakes import BOT_SSRC, CHAT_ID, ME, FakeCalls, participant, real_calls
 from ntgcalls import MediaSource
 from pytgcalls.types import (
     ChatUpdate,
@@ -246,3 +246,71 @@ def test_bad_format_settings_are_named() -> None:
         GroupCallTransport(FakeCalls(), CHAT_ID, sample_rate_hz=11_025)
     with pytest.raises(ValueError, match="channels must be 1 or 2, got 6"):
         GroupCallTransport(FakeCalls(), CHAT_ID, channels=6)
+
+
+def _me_in_call(action: GroupCallParticipant.Action, *, muted_by_admin: bool = False) -> Any:
+    me = GroupCallParticipant(
+        ME, muted_by_admin, muted_by_admin, False, False, False, False, 100, BOT_SSRC - 2**32,
+        None, None,
+    )  # fmt: skip
+    return UpdatedGroupCallParticipant(CHAT_ID, action, me)
+
+
+@pytest.mark.parametrize(
+    "action", [GroupCallParticipant.Action.KICKED, GroupCallParticipant.Action.LEFT]
+)
+def test_the_bot_removed_from_the_call_is_noticed_without_a_chat_update(
+    run: Any, action: GroupCallParticipant.Action
+) -> None:
+    # Removal, or this account joining from a phone: py-tgcalls clears the call itself and
+    # passes on only the bot's own participant update, no ChatUpdate.
+    async def scenario() -> tuple[GroupCallTransport, list[str]]:
+        async with real_calls() as calls:
+            transport = GroupCallTransport(calls, CHAT_ID, self_user_id=ME)
+            reasons: list[str] = []
+            transport.on_ended = reasons.append
+            await transport.start(collect()[1])
+            assert transport._own_ssrcs == {BOT_SSRC}
+            await calls.telegram_sends(_me_in_call(action))
+            await transport.stop()
+        return transport, reasons
+
+    transport, reasons = run(scenario())
+    assert not transport.joined and transport.ended.is_set()
+    assert reasons == [
+        "the bot was removed from the voice chat, or this account joined it elsewhere"
+    ]
+    assert transport._own_ssrcs == set()
+
+
+def test_an_admin_muting_the_bot_is_noticed(run: Any) -> None:
+    async def scenario() -> list[bool]:
+        async with real_calls() as calls:
+            transport = GroupCallTransport(calls, CHAT_ID, self_user_id=ME)
+            changes: list[bool] = []
+            transport.on_muted = changes.append
+            await transport.start(collect()[1])
+            updated = GroupCallParticipant.Action.UPDATED
+            await calls.telegram_sends(_me_in_call(updated, muted_by_admin=True))
+            assert transport.muted_by_admin
+            await calls.telegram_sends(_me_in_call(updated, muted_by_admin=False))
+            await transport.stop()
+        return changes
+
+    assert run(scenario()) == [True, False]
+
+
+def test_a_failed_record_after_play_leaves_the_call(run: Any) -> None:
+    class RecordFails(FakeCalls):
+        async def record(self, chat_id: int, stream: Any) -> None:
+            raise ConnectionError("ntgcalls: connection not found")
+
+    async def scenario() -> RecordFails:
+        calls = RecordFails()
+        transport = GroupCallTransport(calls, CHAT_ID)
+        with pytest.raises(ConnectionError):
+            await transport.start(collect()[1])
+        return calls
+
+    calls = run(scenario())
+    assert calls.in_call == set() and calls.left == [CHAT_ID]

@@ -195,6 +195,9 @@ class TelegramConfig:
         (), None, "user ids or @usernames who may use /gemini and /stop, besides admins"
     )
     admins: bool = _setting(True, None, "group admins may use /gemini and /stop")
+    voice_notes: str = _setting("allowlist", _one_of("allowlist", "contacts", "anyone"),
+        "who gets a reply to a private voice note (groups: the /gemini rule)")  # fmt: skip
+    voice_note_concurrency: int = _setting(2, _range(1, 64), "voice notes answered at once")
 
 
 # Applied in this order, so a later name wins: GEMINI_API_KEY over GOOGLE_API_KEY (google-genai

@@ -64,7 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in _SECRET_LOGGING_LIBRARIES:
-        logging.getLogger(name).setLevel(max(level, logging.INFO))
+        # ntgcalls logs from its native threads; py-tgcalls leaves it at CRITICAL, and
+        # raising it was behind a whole-interpreter deadlock (ntgcalls issue 62): only -vv.
+        if name != "ntgcalls" or args.verbose >= 2:
+            logging.getLogger(name).setLevel(max(level, logging.INFO))
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

@@ -7,10 +7,12 @@ everything around it that talks to Telegram as a chat client (kurigram's `pyrogr
 - `_runner`: `TelegramRunner`, the bridge on one account (connect, chats, commands,
   voice notes, signals, shutdown), and `open_account`.
 - `_chat`: `ChatBridge`, one chat's session, transport and transcript poster.
-- `_transcripts`, `_access`, `_voicenote`, `_credentials`, `_login`: one job each.
+- `_transcripts`, `_budget`, `_access`, `_lock`, `_voicenote`, `_credentials`,
+  `_login`: one job each.
 """
 
-from ._access import AccessPolicy
+from ._access import AccessPolicy, VoiceNoteRule
+from ._budget import AccountBudget
 from ._chat import ChatBridge, chats_from_args
 from ._credentials import CredentialsError, TelegramCredentials
 from ._runner import SessionRevokedError, TelegramConnectError, TelegramRunner, open_account
@@ -28,6 +30,7 @@ from ._voicenote import (
 __all__ = [
     "VOICE_NOTE_RATE_HZ",
     "AccessPolicy",
+    "AccountBudget",
     "ChatApi",
     "ChatBridge",
     "CredentialsError",
@@ -38,6 +41,7 @@ __all__ = [
     "TranscriptPoster",
     "VoiceNoteError",
     "VoiceNoteReply",
+    "VoiceNoteRule",
     "answer_voice_note",
     "chats_from_args",
     "decode_voice_note",

@@ -2,7 +2,8 @@
 
 `ChatBridge` goes live in one group's voice chat and leaves it; `TelegramRunner`
 (`_runner.py`) holds the chats of one account and decides when. `chats_from_args` turns
-`--chat` values into chat ids and usernames.
+`--chat` values into chat ids and usernames; `meet_chat` puts a numeric chat id into the
+client's peer cache before anything uses it.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from pyrogram.errors.rpc_error import RPCError
 from ..config import BridgeConfig
 from ..engine import PlayoutClock, Session
 from ..engine.events import Event, RetriesExhausted
-from ..transports.tgcalls import GroupCallTransport, VoiceCalls
+from ..transports.tgcalls import ChatNotFoundError, GroupCallTransport, VoiceCalls
+from ._budget import AccountBudget
 from ._transcripts import TranscriptPoster
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ChatBridge", "SessionFactory", "chats_from_args", "default_session"]
+__all__ = ["ChatBridge", "SessionFactory", "chats_from_args", "default_session", "meet_chat"]
 
 SessionFactory = Callable[[BridgeConfig, GroupCallTransport, PlayoutClock], Session]
 """Builds the engine session for one chat (tests substitute their own)."""
@@ -52,6 +54,8 @@ class ChatBridge:
         start_call: bool = False,
         session_factory: SessionFactory = default_session,
         on_ended: Callable[[ChatBridge, str], None] | None = None,
+        on_muted: Callable[[ChatBridge, bool], None] | None = None,
+        budget: AccountBudget | None = None,
     ) -> None:
         self.chat = chat
         self.config = config
@@ -63,11 +67,14 @@ class ChatBridge:
             start_call=start_call,
         )
         self.transport.on_ended = self._ended
+        if on_muted is not None:
+            self.transport.on_muted = lambda muted: on_muted(self, muted)
         self._client = client
         self._clock = clock
         self._transcripts = transcripts
         self._session_factory = session_factory
         self._on_ended = on_ended
+        self._budget = budget
         self.session: Session | None = None
         self.poster: TranscriptPoster | None = None
         self._notices: set[asyncio.Task[None]] = set()
@@ -92,7 +99,7 @@ class ChatBridge:
             return
         session = self._session_factory(self.config, self.transport, self._clock)
         if self._transcripts:
-            poster = TranscriptPoster(self._client, self.chat)
+            poster = TranscriptPoster(self._client, self.chat, budget=self._budget)
             session.add_listener(poster.on_event)
             self.poster = poster
         session.add_listener(self._on_event)
@@ -135,3 +142,34 @@ def chats_from_args(values: Iterable[str]) -> list[int | str]:
             raise ValueError("--chat must not be empty")
         chats.append(int(text) if text.lstrip("-").isdigit() else text)
     return chats
+
+
+async def meet_chat(client: Client, chat: int | str) -> None:
+    """Make sure `client` knows numeric `chat`'s access hash, reading the dialogs if needed.
+
+    A client started from a session string has an empty peer cache; pyrogram then asks
+    for an unknown channel with access_hash=0, which user accounts commonly get
+    PEER_ID_INVALID for, and py-tgcalls turns that into "no voice chat running". The
+    account's dialogs carry every chat it is in, with its access hash. Usernames need
+    nothing: they resolve over the network. Raises `ChatNotFoundError` for a chat the
+    account is not in.
+    """
+    if isinstance(chat, str):
+        return
+    try:
+        await client.storage.get_peer_by_id(chat)
+        return
+    except KeyError:
+        pass
+    try:
+        async for dialog in client.get_dialogs():
+            if dialog.chat is not None and dialog.chat.id == chat:
+                return
+    except RPCError as exc:
+        raise ChatNotFoundError(
+            f"chat {chat!r}: cannot read this account's chats to find it ({exc.ID})"
+        ) from None
+    raise ChatNotFoundError(
+        f"chat {chat!r} not found among this account's chats: check the id, and that this "
+        "account is a member (or use the group's @username)"
+    )

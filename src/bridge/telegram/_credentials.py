@@ -8,6 +8,8 @@ work too. None of these values ever appears in a log line, repr or error message
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,7 +67,29 @@ class TelegramCredentials:
             raise CredentialsError(
                 "missing TG_SESSION (or TG_SESSION_FILE): run `gemini-tg-bridge login` first"
             )
+        if session and not _is_session_string(session):
+            raise CredentialsError(
+                f"TG_SESSION (or TG_SESSION_FILE) is not a pyrogram session string "
+                f"({len(session)} characters that do not decode to one): run "
+                "`gemini-tg-bridge login` and use the string it saves"
+            )
         return cls(api_id, Secret(raw_hash), Secret(session) if session else None)
+
+
+# pyrogram's layouts: today's (">BI?256sQ?", 271 bytes), and two older ones it still reads
+# by the string's length.
+_SESSION_BYTES = 271
+_OLD_SESSION_CHARS = (351, 356)
+
+
+def _is_session_string(text: str) -> bool:
+    if len(text) in _OLD_SESSION_CHARS:
+        return True
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    return len(raw) == _SESSION_BYTES
 
 
 def _first(env: Mapping[str, str], *names: str) -> str:

@@ -2,8 +2,9 @@
 
 `TelegramRunner` holds one `pyrogram.Client`, one `PyTgCalls` and one playout clock shared
 by every bridged chat (`ChatBridge`). It answers `/gemini` and `/stop` from admins or the
-allowlist and answers voice notes. Its life: `open_account()` builds the clients,
-`connect()` starts them (a revoked session is a `SessionRevokedError`), `go_live_in()`
+allowlist, and voice notes from those `AccessPolicy.allows_voice_note` lets through, at
+most `telegram.voice_note_concurrency` at once. Its life: `open_account()` builds the
+clients, `connect()` starts them (a revoked session is a `SessionRevokedError`), `go_live_in()`
 joins the chats asked for, and `close()` leaves the calls, flushes the sessions and
 stops the client. The CLI's `run` parses arguments, waits for SIGINT/SIGTERM in between
 (`bridge._loop.stop_on_signals`) and prints what these report.
@@ -22,7 +23,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 
 from pyrogram import Client, filters
 from pyrogram.enums import ParseMode
-from pyrogram.errors import AuthKeyUnregistered, SessionRevoked, UserDeactivated
 from pyrogram.errors.rpc_error import RPCError
 from pyrogram.handlers import MessageHandler
 from pyrogram.handlers.handler import Handler
@@ -32,8 +32,10 @@ from ..config import BridgeConfig
 from ..engine import PlayoutClock, endpoint, live_config
 from ..transports.tgcalls import GroupCallError, VoiceCalls
 from ._access import AccessPolicy, chat_id_of
-from ._chat import ChatBridge, SessionFactory, default_session
+from ._budget import AccountBudget
+from ._chat import ChatBridge, SessionFactory, default_session, meet_chat
 from ._credentials import TelegramCredentials
+from ._errors import SESSION_ERRORS, SessionRevokedError, TelegramConnectError, session_problem
 from ._voicenote import (
     VoiceNoteError,
     VoiceNoteReply,
@@ -55,23 +57,20 @@ log = logging.getLogger(__name__)
 
 _CAPTION_CHARS = 1024  # Telegram's caption limit
 _CLIENT_STOP_TIMEOUT_S = 10.0
+_SESSION_CHECK_S = 60.0
 
 VoiceNoteAnswer = Callable[[bytes], Awaitable[VoiceNoteReply]]
 """Answers 16 kHz mono PCM with a spoken reply (default: ask Gemini)."""
 
 
-class TelegramConnectError(RuntimeError):
-    """The account could not connect to Telegram; the message says why."""
-
-
-class SessionRevokedError(TelegramConnectError):
-    """The session string no longer logs in (revoked, expired or the account is gone)."""
-
-
 def open_account(credentials: TelegramCredentials) -> tuple[Client, VoiceCalls]:
     """The account's MTProto client and the PyTgCalls instance on it (not yet started)."""
     from pytgcalls import PyTgCalls
+    from pytgcalls.pytgcalls_session import PyTgCallsSession
 
+    # PyTgCalls.start prints a banner to stdout and asks GitHub for its latest version
+    # (two 5 s timeouts offline) unless it believes it already did: a service does neither.
+    PyTgCallsSession.notice_displayed = True
     session = credentials.session_string
     client = Client(
         "gemini-tg-bridge",
@@ -99,6 +98,7 @@ class TelegramRunner:
         voice_notes: bool = True,
         session_factory: SessionFactory = default_session,
         voice_note_answer: VoiceNoteAnswer | None = None,
+        session_check_s: float = _SESSION_CHECK_S,
     ) -> None:
         self.client = client
         self.calls = calls
@@ -114,6 +114,14 @@ class TelegramRunner:
         self._handlers: list[tuple[Handler, int]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._chats: set[int] = set()
+        self.budget = AccountBudget()
+        """Transcript messages and edits of every chat go through this one allowance."""
+        self._voice_slots = asyncio.Semaphore(config.telegram.voice_note_concurrency)
+        self._session_check_s = session_check_s
+        self.session_lost = asyncio.Event()
+        """Set once Telegram says the session is dead; `session_problem` says why."""
+        self.session_problem = ""
+        self._watcher: asyncio.Task[None] | None = None
 
     # -- the account's life ---------------------------------------------------------------
 
@@ -125,17 +133,32 @@ class TelegramRunner:
         """
         try:
             await self.calls.start()
-        except (AuthKeyUnregistered, SessionRevoked, UserDeactivated):
+        except SESSION_ERRORS as exc:
             await self._stop_client()
-            raise SessionRevokedError(
-                "the Telegram session is no longer valid; run `gemini-tg-bridge login`"
-            ) from None
+            raise SessionRevokedError(session_problem(exc)) from None
         except Exception as exc:
             await self._stop_client()
             raise TelegramConnectError(
                 f"cannot connect to Telegram: {type(exc).__name__}: {exc}"
             ) from None
         self.install_handlers()
+        self._watcher = asyncio.get_running_loop().create_task(self._watch_session())
+
+    async def _watch_session(self) -> None:
+        """Notice a session revoked (or duplicated) while running, even when idle."""
+        while not self.session_lost.is_set():
+            await asyncio.sleep(self._session_check_s)
+            try:
+                await self.client.get_me()
+            except SESSION_ERRORS as exc:
+                self._lost(exc)
+            except Exception as exc:  # the network: the next check tries again
+                log.info("session check failed: %s", exc)
+
+    def _lost(self, exc: BaseException) -> None:
+        if not self.session_lost.is_set():
+            self.session_problem = session_problem(exc)
+            self.session_lost.set()
 
     async def go_live_in(self, chats: Sequence[int | str]) -> dict[int | str, str | None]:
         """Go live in each chat; map each to None, or to why it could not go live."""
@@ -180,6 +203,7 @@ class TelegramRunner:
         """Start the bridge in `chat`'s voice chat (idempotent). Raises on failure."""
         bridge = self._find(chat)
         if bridge is None:
+            await meet_chat(self.client, chat)
             bridge = ChatBridge(
                 self.client,
                 self.calls,
@@ -190,6 +214,8 @@ class TelegramRunner:
                 start_call=self.start_call,
                 session_factory=self._session_factory,
                 on_ended=self._bridge_ended,
+                on_muted=self._bridge_muted,
+                budget=self.budget,
             )
         await bridge.start()
         self.bridges[chat] = bridge
@@ -211,14 +237,17 @@ class TelegramRunner:
             with contextlib.suppress(Exception):
                 self.client.remove_handler(handler, group)
         self._handlers.clear()
+        if self._watcher is not None:
+            self._watcher.cancel()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for bridge in list(self.bridges.values()):
-            with contextlib.suppress(Exception):
-                await bridge.stop()
+        # All chats at once: shutdown must not take longer with more chats.
+        await asyncio.gather(
+            *(bridge.stop() for bridge in self.bridges.values()), return_exceptions=True
+        )
         await self.clock.aclose()
 
     async def drain(self) -> None:
@@ -242,6 +271,11 @@ class TelegramRunner:
 
     def _bridge_ended(self, bridge: ChatBridge, reason: str) -> None:
         self._spawn(self._after_call_ended(bridge, reason))
+
+    def _bridge_muted(self, bridge: ChatBridge, muted: bool) -> None:
+        if muted:
+            text = "An admin muted Gemini in the voice chat: nobody hears it until unmuted."
+            self._spawn(self._say(bridge.chat, text))
 
     async def _after_call_ended(self, bridge: ChatBridge, reason: str) -> None:
         await bridge.stop()
@@ -289,6 +323,17 @@ class TelegramRunner:
         self._spawn(self._voice(message, chat_id))
 
     async def _voice(self, message: Message, chat_id: int) -> None:
+        if not await self.access.allows_voice_note(self.client, message):
+            user = message.from_user
+            log.info("ignored a voice note from %s in %s", user.id if user else None, chat_id)
+            return
+        if self._voice_slots.locked():
+            await self._reply(message, "Busy with other voice notes; send it again shortly.")
+            return
+        async with self._voice_slots:
+            await self._answer_voice(message, chat_id)
+
+    async def _answer_voice(self, message: Message, chat_id: int) -> None:
         try:
             media = await self.client.download_media(message, in_memory=True)
             data = bytes(media.getbuffer()) if isinstance(media, io.BytesIO) else b""
@@ -331,11 +376,15 @@ class TelegramRunner:
     async def _reply(self, message: Message, text: str) -> None:
         try:
             await message.reply_text(text, parse_mode=ParseMode.DISABLED)
+        except SESSION_ERRORS as exc:
+            self._lost(exc)
         except RPCError as exc:
             log.warning("could not reply in %s: %s", chat_id_of(message), exc)
 
     async def _say(self, chat: int | str, text: str) -> None:
         try:
             await self.client.send_message(chat, text, parse_mode=ParseMode.DISABLED)
+        except SESSION_ERRORS as exc:
+            self._lost(exc)
         except RPCError as exc:
             log.warning("could not post in %s: %s", chat, exc)

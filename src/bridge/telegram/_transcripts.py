@@ -4,9 +4,12 @@ The engine publishes cumulative `Transcript` events for the user's words and the
 model's reply. `TranscriptPoster.on_event` only records the latest text (it runs on the
 event path and must not wait on Telegram); one writer task turns that state into at
 most one API call per `min_interval_s` for the chat, coalescing intermediate text, so a
-fast-talking model costs a handful of edits, not one per word. Telegram's flood limits
-are answered: on `FloodWait` the writer sleeps the time asked and retries, and the
-final text of every turn is always written. Text is sent verbatim (no Markdown/HTML).
+fast-talking model costs a handful of edits, not one per word; an `AccountBudget`
+shared by all chats of the account spaces the calls further. Telegram's flood limits
+are answered: on `FloodWait` or `SlowmodeWait` the writer sleeps the time asked and
+retries, in the background. `close()` flushes what it can within `flush_s` and never
+waits out a flood wait beyond that: shutdown is not held up by Telegram. Text is sent
+verbatim (no Markdown/HTML).
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pyrogram.enums import ParseMode
-from pyrogram.errors import FloodWait, MessageNotModified
+from pyrogram.errors import FloodWait, MessageNotModified, SlowmodeWait
 from pyrogram.errors.rpc_error import RPCError
 
 from .._pacing import Monotonic, Sleep
 from ..engine.events import Event, Transcript
+from ._budget import AccountBudget
 
 __all__ = ["ChatApi", "TranscriptPoster"]
 
@@ -72,8 +76,9 @@ class TranscriptPoster:
     """Posts each turn's transcript to `chat_id` and keeps it up to date.
 
     Feed it events with `on_event` (register it with `Session.add_listener`). Call
-    `close()` to write what is pending and stop. `monotonic` and `sleep` may be replaced
-    together (a virtual clock in tests).
+    `close()` to write what is pending and stop. `budget` is the account's shared
+    `AccountBudget` (it must use the same `monotonic`). `monotonic` and `sleep` may be
+    replaced together (a virtual clock in tests).
     """
 
     def __init__(
@@ -83,6 +88,8 @@ class TranscriptPoster:
         *,
         min_interval_s: float = 1.0,
         max_flood_wait_s: float = 300.0,
+        flush_s: float = 1.0,
+        budget: AccountBudget | None = None,
         monotonic: Monotonic = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -92,6 +99,9 @@ class TranscriptPoster:
         self.chat_id = chat_id
         self.min_interval_s = min_interval_s
         self.max_flood_wait_s = max_flood_wait_s
+        self.flush_s = flush_s
+        self._budget = budget
+        self._flush_by = float("inf")
         self._monotonic = monotonic
         self._sleep = sleep
         self._turns: dict[int, _Turn] = {}
@@ -118,7 +128,8 @@ class TranscriptPoster:
             self._task = asyncio.get_running_loop().create_task(self._write_loop())
 
     async def close(self) -> None:
-        """Write everything pending, then stop the writer."""
+        """Write what is pending within `flush_s`, then stop the writer."""
+        self._flush_by = self._monotonic() + self.flush_s
         self._closing = True
         self._wake.set()
         if self._task is not None:
@@ -134,7 +145,10 @@ class TranscriptPoster:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            delay_s = next_call_at - self._monotonic()
+            ready_at = next_call_at
+            if self._budget is not None:
+                ready_at = max(ready_at, self._budget.ready_at(self.chat_id))
+            delay_s = ready_at - self._monotonic()
             if delay_s > 0 and not self._closing:
                 await self._pause(delay_s)
                 continue
@@ -158,8 +172,24 @@ class TranscriptPoster:
             sleeper.cancel()
             woken.cancel()
 
+    async def _wait_out(self, wait_s: float) -> bool:
+        """Sleep out a flood wait; False as soon as it would outlast `close()`'s flush."""
+        until_s = self._monotonic() + wait_s
+        while (left_s := until_s - self._monotonic()) > 0:
+            if self._closing and until_s > self._flush_by:
+                return False
+            await self._pause(left_s)
+        return True
+
     async def _write(self, turn: _Turn, text: str) -> None:
         for _ in range(5):
+            if self._budget is not None:
+                # A retry after a flood wait queues behind the other chats too.
+                while not self._closing and (
+                    (left_s := self._budget.ready_at(self.chat_id) - self._monotonic()) > 0
+                ):
+                    await self._pause(left_s)
+                self._budget.spend(self.chat_id)
             try:
                 self.api_calls += 1
                 if turn.message_id is None:
@@ -174,11 +204,16 @@ class TranscriptPoster:
                     )
                 turn.written = text
                 return
-            except FloodWait as exc:
+            except (FloodWait, SlowmodeWait) as exc:
                 self.flood_waits += 1
                 wait_s = min(float(exc.value or 1), self.max_flood_wait_s)
+                if self._budget is not None:
+                    self._budget.hold(wait_s)
                 log.warning("Telegram asked to wait %.0f s before posting again", wait_s)
-                await self._sleep(wait_s)
+                if not await self._wait_out(wait_s):
+                    log.warning("transcripts in %s not posted: shutting down", self.chat_id)
+                    self._dirty.clear()
+                    return
             except MessageNotModified:
                 turn.written = text
                 return

@@ -19,8 +19,11 @@ it is given (shorter buffers are over-read), so this transport only ever passes 
 playout clock calls `send_frame` once per tick.
 
 Leaving: on `stop()`, or when Telegram reports that the bot was kicked, left, or the
-voice chat was closed (`ChatUpdate` with a `LEFT_CALL` status), after which frames sent
-are dropped and `ended` is set. `rejoin()` joins again when asked.
+voice chat was closed (`ChatUpdate` with a `LEFT_CALL` status), or that the bot's own
+participant left or was removed (also what the same account joining from a phone looks
+like; py-tgcalls sends no ChatUpdate then), after which frames sent are dropped and
+`ended` is set. `rejoin()` joins again when asked. An admin muting the bot sets
+`muted_by_admin` and calls `on_muted`.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ log = logging.getLogger(__name__)
 # KeyError/ValueError for a peer it has never met.
 _UNKNOWN_CHAT = (PeerIdInvalid, ChannelInvalid, ChannelPrivate, ChatIdInvalid, KeyError, ValueError)
 _SSRC_MASK = 0xFFFFFFFF  # Telegram reports sources as signed int32, RTP ssrcs are unsigned
+_SELF_LEFT = "the bot was removed from the voice chat, or this account joined it elsewhere"
 
 
 class GroupCallError(RuntimeError):
@@ -198,6 +202,9 @@ class GroupCallTransport(Transport):
         self.ended = asyncio.Event()
         self.end_reason = ""
         self.on_ended: Callable[[str], None] | None = None
+        self.muted_by_admin = False
+        """True while an admin has muted the bot: it talks and nobody hears it."""
+        self.on_muted: Callable[[bool], None] | None = None
         self.frames_in = 0
         self.frames_sent = 0
         self.frames_dropped = 0
@@ -241,7 +248,6 @@ class GroupCallTransport(Transport):
                 MediaStream(ExternalMedia.AUDIO, params),
                 config=GroupCallConfig(auto_start=self.start_call),
             )
-            await self._calls.record(chat_id, RecordStream(audio=True, audio_parameters=params))
         except _UNKNOWN_CHAT as exc:
             router.transports.pop(chat_id, None)
             raise self._not_found(exc) from None
@@ -253,6 +259,14 @@ class GroupCallTransport(Transport):
             ) from None
         except BaseException:
             router.transports.pop(chat_id, None)
+            raise
+        try:
+            await self._calls.record(chat_id, RecordStream(audio=True, audio_parameters=params))
+        except BaseException:
+            # play() joined the call: do not leave the account in it, deaf.
+            router.transports.pop(chat_id, None)
+            with contextlib.suppress(Exception):
+                await self._calls.leave_call(chat_id)
             raise
         self.ended.clear()
         self.end_reason = ""
@@ -320,18 +334,32 @@ class GroupCallTransport(Transport):
         self, action: GroupCallParticipant.Action, participant: GroupCallParticipant
     ) -> None:
         ssrc = participant.source & _SSRC_MASK
+        is_me = participant.user_id == self._me()
         if action & GroupCallParticipant.Action.LEFT or action & GroupCallParticipant.Action.KICKED:
             self.speakers.pop(ssrc, None)
+            self._own_ssrcs.discard(ssrc)
+            if is_me:
+                # py-tgcalls drops the call itself and sends no ChatUpdate for this.
+                self._call_ended(_SELF_LEFT)
             return
         self.speakers[ssrc] = participant.user_id
-        if participant.user_id == self._me():
+        if is_me:
             self._own_ssrcs.add(ssrc)
+            if participant.muted_by_admin != self.muted_by_admin:
+                self.muted_by_admin = participant.muted_by_admin
+                log.warning(
+                    "%s the bot in %s",
+                    "an admin muted" if self.muted_by_admin else "unmuted",
+                    self.chat,
+                )
+                if self.on_muted is not None:
+                    self.on_muted(self.muted_by_admin)
 
-    def _call_ended(self, status: ChatUpdate.Status) -> None:
+    def _call_ended(self, status: ChatUpdate.Status | str) -> None:
         if not self._joined:
             return
         self._joined = False
-        self.end_reason = _describe_status(status)
+        self.end_reason = status if isinstance(status, str) else _describe_status(status)
         log.warning("left the voice chat in %s: %s", self.chat, self.end_reason)
         self.ended.set()
         if self.on_ended is not None:

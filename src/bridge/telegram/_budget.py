@@ -1,0 +1,60 @@
+"""One Telegram account's allowance of chat messages and edits, shared by all its chats.
+
+Telegram rate-limits per account as well as per group (about 20 messages a minute in a
+group), and answers an account that goes over with FloodWaits that grow. Every
+`TranscriptPoster` of an account asks the same `AccountBudget` before each call: a chat
+gets at most one call per `per_chat_interval_s`, the account at most one per
+`account_interval_s` over all chats (so with many chats each one edits less often), and a
+FloodWait seen by any chat holds every chat back for the time Telegram asked.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .._pacing import Monotonic
+
+__all__ = ["AccountBudget"]
+
+
+class AccountBudget:
+    """When the next chat message or edit may go out; one instance per account."""
+
+    def __init__(
+        self,
+        *,
+        per_chat_interval_s: float = 3.0,
+        account_interval_s: float = 0.25,
+        monotonic: Monotonic = time.monotonic,
+    ) -> None:
+        if per_chat_interval_s < 0 or account_interval_s < 0:
+            raise ValueError(
+                "intervals must not be negative, got "
+                f"per_chat_interval_s={per_chat_interval_s}, "
+                f"account_interval_s={account_interval_s}"
+            )
+        self.per_chat_interval_s = per_chat_interval_s
+        self.account_interval_s = account_interval_s
+        self._monotonic = monotonic
+        self._chat_last_s: dict[int | str, float] = {}
+        self._account_last_s = -float("inf")
+        self._held_until_s = -float("inf")
+
+    def ready_at(self, chat: int | str) -> float:
+        """The earliest time (on `monotonic`) a call for `chat` may be made."""
+        chat_last_s = self._chat_last_s.get(chat, -float("inf"))
+        return max(
+            chat_last_s + self.per_chat_interval_s,
+            self._account_last_s + self.account_interval_s,
+            self._held_until_s,
+        )
+
+    def spend(self, chat: int | str) -> None:
+        """Record a call for `chat` made now."""
+        now_s = self._monotonic()
+        self._chat_last_s[chat] = now_s
+        self._account_last_s = now_s
+
+    def hold(self, wait_s: float) -> None:
+        """Telegram asked the account to wait `wait_s`: no chat calls before then."""
+        self._held_until_s = max(self._held_until_s, self._monotonic() + wait_s)
