@@ -34,6 +34,11 @@ def typed_args(options: type[Options], args: argparse.Namespace) -> Options:
 # At DEBUG these log whole MTProto requests, api_hash and login codes included.
 _SECRET_LOGGING_LIBRARIES = ("pyrogram", "pytgcalls", "ntgcalls")
 
+# Installed by the `telegram` extra only; the commands import them when they start.
+_TELEGRAM_EXTRA_MODULES = frozenset({"pyrogram", "pytgcalls", "ntgcalls", "tgcrypto"})
+INSTALL_TELEGRAM_EXTRA = "pip install 'gemini-tg-bridge[telegram]'"
+"""The command that adds what `run`, `login`, `voicenote` and `demo --via ntgcalls` need."""
+
 COMMANDS: tuple[str, ...] = (
     "bridge.cli._demo",
     "bridge.cli._run",
@@ -76,6 +81,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args))
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        if missing not in _TELEGRAM_EXTRA_MODULES:
+            raise
+        print(
+            f"error: {args.command} needs {missing}, from the telegram extra: "
+            f"{INSTALL_TELEGRAM_EXTRA}",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":
