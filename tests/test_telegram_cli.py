@@ -419,20 +419,54 @@ def test_ntgcalls_logger_is_left_as_py_tgcalls_sets_it_unless_vv(
         logger.setLevel(saved)
 
 
-def test_installed_ntgcalls_calls_back_with_what_py_tgcalls_registers() -> None:
-    # py-tgcalls 3.0 registers `lambda chat_id: ...` for participant requests; an ntgcalls
-    # that calls it with more arguments fails inside ntgcalls, which swallows the error.
+def test_participant_requests_reach_py_tgcalls_whatever_the_ntgcalls_arity() -> None:
+    # py-tgcalls 3.0 registers `lambda chat_id: ...` for participant requests; ntgcalls
+    # 3.0.5 calls it with (chat_id, request) and swallows the TypeError. After start the
+    # bridge registers a callback that takes what the installed ntgcalls passes.
     import inspect
 
     import ntgcalls
     from pytgcalls.methods.utilities import start
 
+    from bridge.transports.tgcalls import fit_participants_callback
+
     source = inspect.getsource(start)
-    registered = source.split("on_request_participants(", 1)[1].split(":", 1)[0]
-    assert registered.split() == ["lambda", "chat_id"]
-    signature = ntgcalls.NTgCalls.on_request_participants.__doc__ or ""
-    callback_args = signature.split("Callable[[", 1)[1].split("]", 1)[0]
-    assert "ParticipantsRequest" not in callback_args, signature
+    assert source.split("on_request_participants(", 1)[1].split(":", 1)[0].split() == [
+        "lambda",
+        "chat_id",
+    ]
+    doc = ntgcalls.NTgCalls.on_request_participants.__doc__ or ""
+    passes_request = "ParticipantsRequest" in doc.split("Callable[[", 1)[1].split("]", 1)[0]
+
+    class Binding:
+        callback: Any = None
+
+        def on_request_participants(self, callback: Any) -> None:
+            self.callback = callback
+
+    Binding.on_request_participants.__doc__ = doc
+    asked: list[int] = []
+
+    async def main() -> None:
+        class Calls:
+            _binding = Binding()
+            loop = asyncio.get_running_loop()
+
+            async def _handle_request_participants(self, chat_id: int) -> None:
+                asked.append(chat_id)
+
+        calls = Calls()
+        assert fit_participants_callback(calls) is passes_request
+        if passes_request:
+            # ntgcalls calls from its own thread, with the id and the request.
+            await asyncio.to_thread(calls._binding.callback, -1001, object())
+            for _ in range(100):
+                if asked:
+                    break
+                await asyncio.sleep(0.01)
+            assert asked == [-1001]
+
+    asyncio.run(main())
 
 
 def test_py_tgcalls_start_prints_no_banner_and_asks_github_nothing(

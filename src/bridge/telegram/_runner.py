@@ -30,7 +30,7 @@ from pyrogram.types import Message
 
 from ..config import BridgeConfig
 from ..engine import PlayoutClock, endpoint, live_config
-from ..transports.tgcalls import GroupCallError, VoiceCalls
+from ..transports.tgcalls import GroupCallError, VoiceCalls, fit_participants_callback
 from ._access import AccessPolicy, chat_id_of
 from ._budget import AccountBudget
 from ._chat import ChatBridge, SessionFactory, default_session, meet_chat
@@ -141,6 +141,7 @@ class TelegramRunner:
             raise TelegramConnectError(
                 f"cannot connect to Telegram: {type(exc).__name__}: {exc}"
             ) from None
+        fit_participants_callback(self.calls)
         self.install_handlers()
         self._watcher = asyncio.get_running_loop().create_task(self._watch_session())
 

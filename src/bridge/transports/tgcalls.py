@@ -32,8 +32,8 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ntgcalls import ConnectionNotFound, FrameData, StreamDevice, StreamMode
 from pyrogram.errors import ChannelInvalid, ChannelPrivate, ChatIdInvalid, PeerIdInvalid
@@ -56,6 +56,13 @@ from pytgcalls.types.raw import AudioParameters
 from .._faults import worth_reporting
 from ._base import FrameSink, Transport
 from ._inbox import LoopInbox
+from ._tgcalls_api import (
+    ChatNotFoundError,
+    GroupCallError,
+    NoVoiceChatError,
+    VoiceCalls,
+    fit_participants_callback,
+)
 
 __all__ = [
     "ChatNotFoundError",
@@ -63,6 +70,7 @@ __all__ = [
     "GroupCallTransport",
     "NoVoiceChatError",
     "VoiceCalls",
+    "fit_participants_callback",
 ]
 
 log = logging.getLogger(__name__)
@@ -72,36 +80,6 @@ log = logging.getLogger(__name__)
 _UNKNOWN_CHAT = (PeerIdInvalid, ChannelInvalid, ChannelPrivate, ChatIdInvalid, KeyError, ValueError)
 _SSRC_MASK = 0xFFFFFFFF  # Telegram reports sources as signed int32, RTP ssrcs are unsigned
 _SELF_LEFT = "the bot was removed from the voice chat, or this account joined it elsewhere"
-
-
-class GroupCallError(RuntimeError):
-    """Joining or using a group voice chat failed; the message says what to do."""
-
-
-class ChatNotFoundError(GroupCallError):
-    """The chat id or username does not resolve to a chat this account can see."""
-
-
-class NoVoiceChatError(GroupCallError):
-    """The chat exists but has no voice chat running (and starting one was not allowed)."""
-
-
-class VoiceCalls(Protocol):
-    """What the bridge uses of a `pytgcalls.PyTgCalls` (py-tgcalls ships no type hints)."""
-
-    @property
-    def mtproto_client(self) -> object: ...
-
-    async def start(self) -> object: ...
-    def add_handler(
-        self, func: Callable[..., Awaitable[None]], filters: object = None
-    ) -> object: ...
-    async def resolve_chat_id(self, chat_id: int | str) -> int: ...
-    async def play(self, chat_id: int, stream: object = None, config: object = None) -> None: ...
-    async def record(self, chat_id: int, stream: object = None) -> None: ...
-    async def send_frame(self, chat_id: int, device: Device, data: bytes) -> None: ...
-    async def leave_call(self, chat_id: int) -> None: ...
-    async def get_participants(self, chat_id: int) -> Sequence[GroupCallParticipant]: ...
 
 
 class _NativeFrames:
