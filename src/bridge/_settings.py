@@ -1,6 +1,7 @@
-"""Reading one setting: its type from text or TOML, and the error that names it.
+"""Declaring and reading one setting: its type from text or TOML, and the error that names it.
 
-`bridge.config` declares the settings; this module turns a raw value (a TOML value or an
+`bridge.config` declares the settings with `_setting` and the checks below (a section in
+a module of its own uses the same); this module turns a raw value (a TOML value or an
 environment string) into the field's type, or raises `InvalidSetting` naming the key and
 where the value came from, never echoing a value that looks like a credential.
 """
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Callable
+from dataclasses import field
 from typing import Any
 
-from ._redact import looks_secret
+from ._redact import looks_secret, redact_url
 from ._secret import Secret
 from .protocol.errors import ConfigError
 
@@ -97,3 +100,37 @@ def _shown(value: Any) -> str:
     if looks_secret(text):
         return f"a {len(str(value))}-character value (not shown: it looks like a credential)"
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+Check = Callable[[Any], str | None]
+
+
+def _setting(default: Any, check: Check | None = None, doc: str = "") -> Any:
+    """A dataclass field with a validator returning an error message or None."""
+    if isinstance(default, (list, dict)):
+        raise TypeError("use tuples for defaults")
+    return field(default=default, metadata={"check": check, "doc": doc})
+
+
+def _one_of(*allowed: object) -> Check:
+    def check(value: object) -> str | None:
+        return None if value in allowed else f"must be one of {list(allowed)}, got {_shown(value)}"
+
+    return check
+
+
+def _range(low: float, high: float) -> Check:
+    def check(value: float) -> str | None:
+        return None if low <= value <= high else f"must be in [{low}, {high}], got {value!r}"
+
+    return check
+
+
+def _nonempty(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+def _url(value: str) -> str | None:
+    if value.startswith(("ws://", "wss://")):
+        return None
+    return f"must start with ws:// or wss://, got {redact_url(value)!r}"

@@ -34,13 +34,12 @@ import dataclasses
 import os
 import tomllib
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from ._redact import redact_url
 from ._secret import Secret
-from ._settings import InvalidSetting, _convert, _shown
+from ._settings import Check, InvalidSetting, _convert, _nonempty, _one_of, _range, _setting, _url
 from .protocol.errors import ConfigError
 
 __all__ = [
@@ -54,40 +53,6 @@ __all__ = [
     "TelegramConfig",
     "TransportConfig",
 ]
-
-
-Check = Callable[[Any], str | None]
-
-
-def _setting(default: Any, check: Check | None = None, doc: str = "") -> Any:
-    """A dataclass field with a validator returning an error message or None."""
-    if isinstance(default, (list, dict)):
-        raise TypeError("use tuples for defaults")
-    return field(default=default, metadata={"check": check, "doc": doc})
-
-
-def _one_of(*allowed: object) -> Check:
-    def check(value: object) -> str | None:
-        return None if value in allowed else f"must be one of {list(allowed)}, got {_shown(value)}"
-
-    return check
-
-
-def _range(low: float, high: float) -> Check:
-    def check(value: float) -> str | None:
-        return None if low <= value <= high else f"must be in [{low}, {high}], got {value!r}"
-
-    return check
-
-
-def _nonempty(value: str) -> str | None:
-    return None if value.strip() else "must not be empty"
-
-
-def _url(value: str) -> str | None:
-    if value.startswith(("ws://", "wss://")):
-        return None
-    return f"must start with ws:// or wss://, got {redact_url(value)!r}"
 
 
 @dataclass(frozen=True, slots=True)
