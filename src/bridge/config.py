@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from ._ops_settings import DrainConfig, HttpConfig
 from ._secret import Secret
 from ._settings import Check, InvalidSetting, _convert, _nonempty, _one_of, _range, _setting, _url
 from .protocol.errors import ConfigError
@@ -176,6 +177,8 @@ class BridgeConfig:
     transport: TransportConfig = field(default_factory=TransportConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    drain: DrainConfig = field(default_factory=DrainConfig)
 
     def __post_init__(self) -> None:
         for section in dataclasses.fields(self):
@@ -278,6 +281,8 @@ _SECTIONS: dict[str, type] = {
     "transport": TransportConfig,
     "metrics": MetricsConfig,
     "telegram": TelegramConfig,
+    "http": HttpConfig,
+    "drain": DrainConfig,
 }
 
 

@@ -33,6 +33,7 @@ from ..config import BridgeConfig, ConfigError
 from ..emulator import Emulator, EmulatorConfig
 from ..engine import MetricsSnapshot, Session, Summary
 from ..engine.events import Event, SessionError, Transcript, TurnEnded, TurnStarted
+from ..ops import SessionsHealth, serving
 from ..protocol import BridgeError
 from ..tools import builtin_tools
 from ..transports import AudioError
@@ -85,6 +86,12 @@ def register(subparsers: Subparsers) -> None:
         help="with --via ntgcalls: N users, each in its own call with its own session, in "
         "this process; users and emulator in other processes; prints a capacity table",
     )
+    parser.add_argument(
+        "--http",
+        metavar="ADDR",
+        help="serve /metrics, /livez and /readyz on HOST:PORT (PORT alone: 127.0.0.1) while "
+        "the demo runs; default: $BRIDGE_HTTP_ADDR or [http] addr, else none",
+    )
     parser.set_defaults(handler=main)  # fmt: skip
 
 
@@ -97,6 +104,7 @@ class _Args:
     input: str | None
     silence_ms: int
     sessions: int
+    http: str | None
 
 
 def main(parsed: argparse.Namespace) -> int:
@@ -110,6 +118,12 @@ def main(parsed: argparse.Namespace) -> int:
     if args.live and not (config.endpoint.api_key or config.endpoint.ephemeral_token):
         print("demo --live needs GEMINI_API_KEY (or endpoint.api_key in --config)", file=sys.stderr)
         return 2
+    if args.http is not None:
+        try:
+            config = config.with_overrides(http={"addr": args.http})
+        except ConfigError as exc:
+            print(f"demo --http: {exc}", file=sys.stderr)
+            return 2
     if args.sessions < 1:
         print(f"demo --sessions {args.sessions}: N must be at least 1", file=sys.stderr)
         return 2
@@ -146,6 +160,10 @@ async def _demo(args: _Args, config: BridgeConfig) -> int:
         think_time_s=0.05, speed=1.2, silence_duration_ms=args.silence_ms
     )
     async with contextlib.AsyncExitStack() as stack:
+        health = SessionsHealth()
+        if config.http.addr:
+            url = await stack.enter_async_context(serving(health, config.http.addr))
+            print(f"serving /metrics, /livez and /readyz on {url}", flush=True)
         if live:
             where = f"Gemini Live ({config.gemini.model})"
         else:
@@ -164,6 +182,7 @@ async def _demo(args: _Args, config: BridgeConfig) -> int:
         print(f"demo: {len(speech) / 2 / user.sample_rate_hz:.2f} s of speech via {via} "
               f"to {where}")  # fmt: skip
         session = Session(config, transport, tools=builtin_tools())
+        health.sessions["demo"] = session
         turns = TurnSignals()
         fatal: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         session.add_listener(lambda event: _signal_turns(event, turns))

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Mapping
 
+from .._http import Response, serve_http
 from ._metrics import MetricsSnapshot, prometheus_text
 
 SnapshotSource = Callable[[], Mapping[str, MetricsSnapshot]]
 """Returns the current snapshot of every session, keyed by a session name."""
+
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+"""The content type of the Prometheus text exposition format."""
+
+
+def session_label(name: str, label: str = "session") -> str:
+    """`label="name"` with the value escaped as the exposition format requires."""
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'{label}="{escaped}"'
+
+
+def sessions_text(snapshots: Mapping[str, MetricsSnapshot], label: str = "session") -> str:
+    """Every session's series in one document, each labelled `label="<name>"`."""
+    names = list(snapshots)
+    labels = [session_label(name, label) for name in names]
+    return prometheus_text([snapshots[name] for name in names], labels=labels)
 
 
 async def serve_metrics(
@@ -20,28 +36,7 @@ async def serve_metrics(
     Each session's series carry the label `session="<name>"`. Any other path is a 404.
     """
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            writer.close()
-            return
-        method, _, rest = request.partition(b" ")
-        path = rest.split(b" ", 1)[0]
-        if method == b"GET" and path in (b"/metrics", b"/metrics/"):
-            current = snapshots()
-            names = list(current)
-            labels = [
-                'session="{}"'.format(n.replace("\\", "\\\\").replace('"', '\\"')) for n in names
-            ]
-            body = prometheus_text([current[n] for n in names], labels=labels).encode()
-            head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-        else:
-            body = b"not found\n"
-            head = b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
-        writer.write(head + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
-        with contextlib.suppress(ConnectionError):
-            await writer.drain()
-        writer.close()
+    async def metrics() -> Response:
+        return Response(200, sessions_text(snapshots()), PROMETHEUS_TEXT)
 
-    return await asyncio.start_server(handle, host, port)
+    return await serve_http({"/metrics": metrics}, host, port)
