@@ -10,34 +10,46 @@ private chat from the allowlist only, unless `voice_notes` in [telegram] says "c
 or "anyone" (every reply spends your Gemini quota). At most `voice_note_concurrency`
 (default 2) are answered at once.
 
+Chats may also come from --chats-file: one group id or @username per line, '#' starts
+a comment. It is read again when it changes (checked every 2 s) or on SIGHUP: new chats
+are joined (at most one join per second), chats no longer listed are left, and a bad
+line is reported and changes nothing. --chat chats stay whatever the file says.
+--http ADDR (or BRIDGE_HTTP_ADDR) serves /metrics, /livez and /readyz.
+
 Credentials come from the environment: TG_API_ID, TG_API_HASH, TG_SESSION (or
 TG_SESSION_FILE) for Telegram, GEMINI_API_KEY for Gemini. One session runs in one
 process: a second `run` on it exits with code 3 (two clients on one session get it
-revoked by Telegram). Exit codes: 0 after a signal, 1 when no chat could go live,
-2 for bad configuration or credentials, 3 when the session is revoked, expired,
-duplicated or in use (a supervisor should not restart on 2 or 3). SIGINT/SIGTERM leave the
-calls, flush and close the sessions, then exit within 2 s, whatever phase the bridge is
-in (connecting, joining, running, or waiting out a Telegram flood wait).
+revoked by Telegram). Exit codes: 0 after a signal, 1 when no chat could go live (or
+another failure), 2 for bad configuration, credentials or chats file, 3 when the session
+is revoked, expired, duplicated or in use (a supervisor should not restart on 2 or 3).
+SIGTERM or SIGINT drains: /readyz turns 503, /gemini is refused, each chat is left at its
+next pause (nobody talking, no reply playing; at most [drain] timeout_s, 30 s), with
+[drain] goodbye posted first if set; then exit 0. A second signal leaves the calls and
+exits within 2 s, whatever phase the bridge is in.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from .._loop import run, stop_on_signals
+from .._loop import run
 from . import Subparsers, typed_args
 
 if TYPE_CHECKING:
     from pyrogram import Client
 
     from ..config import BridgeConfig
+    from ..ops import ChatsFile, Shutdown
     from ..telegram import AccessPolicy, TelegramCredentials, TelegramRunner, VoiceNoteRule
+    from ..telegram._chatset import Chat, ChatSet
+    from ..telegram._health import RunHealth
     from ..transports.tgcalls import VoiceCalls
 
     OpenAccount = Callable[[TelegramCredentials], tuple[Client, VoiceCalls]]
@@ -49,6 +61,7 @@ T = TypeVar("T")
 # A supervisor's stop timeout is often a few seconds: exit within 2 s of SIGINT/SIGTERM.
 _CANCEL_GRACE_S = 0.2
 _SHUTDOWN_S = 1.5
+_JOIN_INTERVAL_S = 1.0  # Telegram's join flood limit is per account
 
 # Exit codes: 1 could not go live (worth a retry), 2 bad configuration or credentials, 3 the
 # Telegram session cannot run here (revoked, duplicated, in use): a supervisor should not
@@ -72,7 +85,18 @@ def register(subparsers: Subparsers) -> None:
         metavar="CHAT",
         help="group id (-100...) or @username; repeat for several chats",
     )
+    parser.add_argument(
+        "--chats-file",
+        metavar="PATH",
+        help="more chats, one per line ('#' comments); re-read on change or SIGHUP",
+    )
     parser.add_argument("--config", metavar="FILE", help="bridge configuration (TOML)")
+    parser.add_argument(
+        "--http",
+        metavar="ADDR",
+        help="serve /metrics, /livez, /readyz on HOST:PORT (PORT alone: 127.0.0.1); "
+        "default: $BRIDGE_HTTP_ADDR or [http] addr, else none",
+    )
     parser.add_argument(
         "--allow",
         action="append",
@@ -108,6 +132,8 @@ class _Options:
     wait: bool
     no_transcripts: bool
     no_voice_notes: bool
+    chats_file: str | None = None
+    http: str | None = None
 
 
 def _fail(message: str, code: int = EXIT_CONFIG) -> int:
@@ -122,10 +148,14 @@ def main(args: argparse.Namespace) -> int:
     from ..telegram._lock import AccountInUseError, AccountLock
 
     options = typed_args(_Options, args)
-    if not options.chat and not options.wait:
-        return _fail("give at least one --chat (or --wait to go live on /gemini only)")
+    if not options.chat and not options.chats_file and not options.wait:
+        return _fail(
+            "give at least one --chat or a --chats-file (or --wait to go live on /gemini only)"
+        )
     try:
         config = BridgeConfig.load(options.config)
+        if options.http is not None:
+            config = config.with_overrides(http={"addr": options.http})
     except ConfigError as exc:
         return _fail(f"configuration: {exc}")
     try:
@@ -181,8 +211,16 @@ async def _serve(
     open_account: OpenAccount,
 ) -> int:
     """Run the bridge on the account until a signal; print what happens."""
+    from ..ops import ChatsFile, ChatsFileError, serving, shutdown_signals
     from ..telegram import TelegramConnectError, TelegramRunner
+    from ..telegram._chatset import ChatSet
+    from ..telegram._health import RunHealth
 
+    chats_file = ChatsFile(options.chats_file) if options.chats_file else None
+    try:
+        listed = chats_file.read() if chats_file is not None else []
+    except ChatsFileError as exc:
+        return _fail(str(exc))
     client, calls = open_account(credentials)
     runner = TelegramRunner(
         client,
@@ -193,9 +231,29 @@ async def _serve(
         start_call=options.start_call,
         voice_notes=not options.no_voice_notes,
     )
-    with stop_on_signals(asyncio.Event()) as stop:
+    loop = asyncio.get_running_loop()
+    chat_set = ChatSet(
+        runner, chats, join_interval_s=_JOIN_INTERVAL_S, report=_print_outcome,
+        on_left=_print_left, monotonic=loop.time,
+    )  # fmt: skip
+    chat_set.listed = listed
+    health = RunHealth(runner, chat_set)
+
+    def draining() -> None:
+        runner.draining = True
+        print(f"draining: leaving each voice chat at its next pause (at most "
+              f"{config.drain.timeout_s:g} s); a second signal leaves at once",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    with shutdown_signals(draining) as shutdown:
         try:
-            return await _serve_until(stop, runner, options, chats)
+            async with contextlib.AsyncExitStack() as stack:
+                if config.http.addr:
+                    url = await stack.enter_async_context(serving(health, config.http.addr))
+                    print(f"serving /metrics, /livez and /readyz on {url}", flush=True)
+                return await _serve_until(shutdown, runner, chat_set, health, chats_file, options)
+        except OSError as exc:
+            return _fail(f"cannot serve HTTP on {config.http.addr}: {exc.strerror or exc}", 1)
         finally:
             print("leaving the voice chats…", file=sys.stderr, flush=True)
             try:
@@ -207,13 +265,20 @@ async def _serve(
 
 
 async def _serve_until(
-    stop: asyncio.Event, runner: TelegramRunner, options: _Options, chats: list[int | str]
+    shutdown: Shutdown,
+    runner: TelegramRunner,
+    chat_set: ChatSet,
+    health: RunHealth,
+    chats_file: ChatsFile | None,
+    options: _Options,
 ) -> int:
-    """Connect, go live, then wait; a signal ends any of these phases at once."""
+    """Connect, go live, follow the chats file, then drain at the first signal; a
+    signal ends connecting or joining at once, a second one ends the drain."""
     from ..telegram import SessionRevokedError, TelegramConnectError
+    from ..telegram._drain import drain
 
     try:
-        connected = await _unless_stopped(stop, _true_after(runner.connect()))
+        connected = await _unless_stopped(shutdown.drain, _true_after(runner.connect()))
         if connected is None:
             return 0
     except SessionRevokedError as exc:
@@ -221,21 +286,53 @@ async def _serve_until(
     except TelegramConnectError as exc:
         return _fail(str(exc), 1)
     if not options.wait:
-        results = await _unless_stopped(stop, runner.go_live_in(chats))
-        if results is None:
-            return 0
-        for chat, problem in results.items():
-            if problem is None:
-                print(f"live in the voice chat of {chat}", flush=True)
-            else:
-                print(f"error: {problem}", file=sys.stderr)
-        if all(problem is not None for problem in results.values()):
+        joined = await _unless_stopped(shutdown.drain, _true_after(chat_set.update()))
+        outcomes = chat_set.outcomes.values()
+        if joined and outcomes and all(problem is not None for problem in outcomes):
             return 1
-    print("running; Ctrl-C to leave the voice chats and exit", flush=True)
-    await _unless_stopped(stop, runner.session_lost.wait())
-    if runner.session_lost.is_set():
-        return _fail(runner.session_problem, EXIT_SESSION)
+    if not shutdown.drain.is_set():
+        print("running; Ctrl-C to leave the voice chats and exit", flush=True)
+        following = None
+        if chats_file is not None:
+            following = asyncio.ensure_future(
+                _follow(chats_file, chat_set, health, shutdown.reload)
+            )
+        try:
+            await _unless_stopped(shutdown.drain, runner.session_lost.wait())
+        finally:
+            if following is not None:
+                following.cancel()
+                await asyncio.wait((following,), timeout=_CANCEL_GRACE_S)
+        if runner.session_lost.is_set():
+            return _fail(runner.session_problem, EXIT_SESSION)
+    config = runner.config.drain
+    await _unless_stopped(shutdown.now, drain(runner, config.timeout_s, config.goodbye))
     return 0
+
+
+async def _follow(
+    chats_file: ChatsFile, chat_set: ChatSet, health: RunHealth, reload: asyncio.Event
+) -> None:
+    """Apply each new version of the chats file; a bad one is reported and changes nothing."""
+    from ..ops import ChatsFileError
+
+    async for listed in chats_file.changes(reload):
+        if isinstance(listed, ChatsFileError):
+            health.chats_file_errors += 1
+            print(f"error: {listed}; the chats stay as they are", file=sys.stderr, flush=True)
+            continue
+        await chat_set.update(listed)
+
+
+def _print_outcome(chat: Chat, problem: str | None) -> None:
+    if problem is None:
+        print(f"live in the voice chat of {chat}", flush=True)
+    else:
+        print(f"error: {problem}", file=sys.stderr, flush=True)
+
+
+def _print_left(chat: Chat) -> None:
+    print(f"left the voice chat of {chat}: no longer in the chats file", flush=True)
 
 
 async def _true_after(coro: Coroutine[Any, Any, None]) -> bool:

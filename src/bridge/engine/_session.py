@@ -245,6 +245,12 @@ class Session:
         return self._state == "running"
 
     @property
+    def at_pause(self) -> bool:
+        """Nothing would be cut off now: no reply generated or playing, no tool running,
+        nobody talking, no question unanswered (what a goAway move waits for)."""
+        return self._resume.at_pause() and self.downlink.is_idle
+
+    @property
     def connection(self) -> LiveConnection | None:
         """The current Live connection (None while reconnecting or stopped)."""
         return self._link.connection

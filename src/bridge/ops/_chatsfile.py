@@ -24,9 +24,9 @@ __all__ = ["ChatsFile", "ChatsFileError", "parse_chat", "parse_chats"]
 
 Chat = int | str
 
-# Telegram usernames: 5-32 letters, digits and underscores, starting with a letter (a
-# few older ones are 4 long).
-_USERNAME = re.compile(r"@?[A-Za-z][A-Za-z0-9_]{3,31}")
+# Telegram usernames: letters, digits and underscores, starting with a letter, at most
+# 32 long (5 at least for most, but some are shorter: the length is Telegram's to judge).
+_USERNAME = re.compile(r"@?[A-Za-z][A-Za-z0-9_]{0,31}")
 
 
 class ChatsFileError(ValueError):

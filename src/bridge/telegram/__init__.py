@@ -5,17 +5,21 @@ The voice chat audio itself goes through `bridge.transports.tgcalls`; this packa
 everything around it that talks to Telegram as a chat client (kurigram's `pyrogram`):
 
 - `_runner`: `TelegramRunner`, the bridge on one account (connect, chats, commands,
-  voice notes, signals, shutdown), and `open_account`.
+  voice notes, signals, shutdown); `_account`: `open_account`.
+- `_chatset`, `_drain`, `_health`: what `run` adds as a service: the chats it is told to
+  bridge (flags and the chats file, joined at a pace), the drain on SIGTERM, and what
+  /metrics, /livez and /readyz report.
 - `_chat`: `ChatBridge`, one chat's session, transport and transcript poster.
 - `_transcripts`, `_budget`, `_access`, `_lock`, `_voicenote`, `_credentials`,
   `_login`: one job each.
 """
 
 from ._access import AccessPolicy, VoiceNoteRule
+from ._account import open_account
 from ._budget import AccountBudget
 from ._chat import ChatBridge, chats_from_args
 from ._credentials import CredentialsError, TelegramCredentials
-from ._runner import SessionRevokedError, TelegramConnectError, TelegramRunner, open_account
+from ._runner import SessionRevokedError, TelegramConnectError, TelegramRunner
 from ._transcripts import ChatApi, TranscriptPoster, render_turn
 from ._voicenote import (
     VOICE_NOTE_RATE_HZ,

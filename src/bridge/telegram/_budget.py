@@ -49,6 +49,14 @@ class AccountBudget:
             self._held_until_s,
         )
 
+    def wait_s(self, chat: int | str) -> float:
+        """How long from now until a call for `chat` may be made (0: at once)."""
+        return max(0.0, self.ready_at(chat) - self._monotonic())
+
+    def held_for_s(self) -> float:
+        """How much longer a flood wait holds every chat back (0: none)."""
+        return max(0.0, self._held_until_s - self._monotonic())
+
     def spend(self, chat: int | str) -> None:
         """Record a call for `chat` made now."""
         now_s = self._monotonic()

@@ -19,6 +19,7 @@ from pyrogram.errors.rpc_error import RPCError
 from ..config import BridgeConfig
 from ..engine import PlayoutClock, Session
 from ..engine.events import Event, RetriesExhausted
+from ..ops import parse_chat
 from ..transports.tgcalls import ChatNotFoundError, GroupCallTransport, VoiceCalls
 from ._budget import AccountBudget
 from ._transcripts import TranscriptPoster
@@ -134,13 +135,15 @@ class ChatBridge:
 
 
 def chats_from_args(values: Iterable[str]) -> list[int | str]:
-    """`--chat` values: numeric ids as int, usernames as given (with or without @)."""
+    """`--chat` values: numeric ids as int, usernames as `@name` (see `parse_chat`)."""
     chats: list[int | str] = []
     for value in values:
-        text = value.strip()
-        if not text:
+        if not value.strip():
             raise ValueError("--chat must not be empty")
-        chats.append(int(text) if text.lstrip("-").isdigit() else text)
+        try:
+            chats.append(parse_chat(value))
+        except ValueError as exc:
+            raise ValueError(f"--chat: {exc}") from None
     return chats
 
 

@@ -7,7 +7,7 @@ most `telegram.voice_note_concurrency` at once. Its life: `open_account()` build
 clients, `connect()` starts them (a revoked session is a `SessionRevokedError`), `go_live_in()`
 joins the chats asked for, and `close()` leaves the calls, flushes the sessions and
 stops the client. The CLI's `run` parses arguments, waits for SIGINT/SIGTERM in between
-(`bridge._loop.stop_on_signals`) and prints what these report.
+(`bridge.ops.shutdown_signals`) and prints what these report.
 
 Handlers only decide and hand off: anything slow (joining a call, asking Gemini about a
 voice note) runs in its own task so Telegram's update dispatch is never held up.
@@ -34,7 +34,6 @@ from ..transports.tgcalls import GroupCallError, VoiceCalls, fit_participants_ca
 from ._access import AccessPolicy, chat_id_of
 from ._budget import AccountBudget
 from ._chat import ChatBridge, SessionFactory, default_session, meet_chat
-from ._credentials import TelegramCredentials
 from ._errors import SESSION_ERRORS, SessionRevokedError, TelegramConnectError, session_problem
 from ._voicenote import (
     VoiceNoteError,
@@ -50,7 +49,6 @@ __all__ = [
     "TelegramConnectError",
     "TelegramRunner",
     "VoiceNoteAnswer",
-    "open_account",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,26 +59,6 @@ _SESSION_CHECK_S = 60.0
 
 VoiceNoteAnswer = Callable[[bytes], Awaitable[VoiceNoteReply]]
 """Answers 16 kHz mono PCM with a spoken reply (default: ask Gemini)."""
-
-
-def open_account(credentials: TelegramCredentials) -> tuple[Client, VoiceCalls]:
-    """The account's MTProto client and the PyTgCalls instance on it (not yet started)."""
-    from pytgcalls import PyTgCalls
-    from pytgcalls.pytgcalls_session import PyTgCallsSession
-
-    # PyTgCalls.start prints a banner to stdout and asks GitHub for its latest version
-    # (two 5 s timeouts offline) unless it believes it already did: a service does neither.
-    PyTgCallsSession.notice_displayed = True
-    session = credentials.session_string
-    client = Client(
-        "gemini-tg-bridge",
-        api_id=credentials.api_id,
-        api_hash=credentials.api_hash.reveal(),
-        session_string=session.reveal() if session is not None else None,
-        in_memory=True,
-    )
-    calls: VoiceCalls = PyTgCalls(client)
-    return client, calls
 
 
 class TelegramRunner:
@@ -122,6 +100,10 @@ class TelegramRunner:
         """Set once Telegram says the session is dead; `session_problem` says why."""
         self.session_problem = ""
         self._watcher: asyncio.Task[None] | None = None
+        self.telegram_seen_s: float | None = None
+        """Loop time of Telegram's last answer (connecting, then each session check)."""
+        self.draining = False
+        """Set when the process is about to leave every chat: /gemini is refused."""
 
     # -- the account's life ---------------------------------------------------------------
 
@@ -142,6 +124,7 @@ class TelegramRunner:
                 f"cannot connect to Telegram: {type(exc).__name__}: {exc}"
             ) from None
         fit_participants_callback(self.calls)
+        self.telegram_seen_s = asyncio.get_running_loop().time()
         self.install_handlers()
         self._watcher = asyncio.get_running_loop().create_task(self._watch_session())
 
@@ -155,6 +138,8 @@ class TelegramRunner:
                 self._lost(exc)
             except Exception as exc:  # the network: the next check tries again
                 log.info("session check failed: %s", exc)
+            else:
+                self.telegram_seen_s = asyncio.get_running_loop().time()
 
     def _lost(self, exc: BaseException) -> None:
         if not self.session_lost.is_set():
@@ -296,6 +281,9 @@ class TelegramRunner:
         name = (message.command or [""])[0].lower()
         if not await self.access.allows(self.client, message):
             await self._reply(message, "Only group admins (or allowlisted users) can do that.")
+            return
+        if name == "gemini" and self.draining:
+            await self._reply(message, "Gemini is shutting down here; try again in a minute.")
             return
         if name == "stop":
             stopped = await self.stop_chat(chat_id)
