@@ -62,6 +62,7 @@ T = TypeVar("T")
 _CANCEL_GRACE_S = 0.2
 _SHUTDOWN_S = 1.5
 _JOIN_INTERVAL_S = 1.0  # Telegram's join flood limit is per account
+_CHATS_FILE_POLL_S = 2.0
 
 # Exit codes: 1 could not go live (worth a retry), 2 bad configuration or credentials, 3 the
 # Telegram session cannot run here (revoked, duplicated, in use): a supervisor should not
@@ -216,7 +217,9 @@ async def _serve(
     from ..telegram._chatset import ChatSet
     from ..telegram._health import RunHealth
 
-    chats_file = ChatsFile(options.chats_file) if options.chats_file else None
+    chats_file = None
+    if options.chats_file:
+        chats_file = ChatsFile(options.chats_file, poll_s=_CHATS_FILE_POLL_S)
     try:
         listed = chats_file.read() if chats_file is not None else []
     except ChatsFileError as exc:

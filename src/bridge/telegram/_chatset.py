@@ -3,10 +3,10 @@
 The set is the `--chat` flags (fixed for the process's life) plus the chats file's
 current list. `update()` applies a new file list: chats no longer listed (and not a
 flag) are left, chats never tried or whose last try failed are joined. Joins go one
-at a time, at most one per `join_interval_s` over the account (Telegram's join flood
-limit is per account), and a `FloodWait` is waited out before the same chat is tried
-again. A chat an admin stopped with /stop, or whose call ended, stays as it is until it
-is listed anew.
+at a time, each at least `join_interval_s` after the one before (Telegram's join flood
+limit is per account: an `AccountBudget` of its own spaces them), and a `FloodWait` is
+waited out before the same chat is tried again. A chat an admin stopped with /stop, or
+whose call ended, stays as it is until it is listed anew.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from collections.abc import Callable, Sequence
 
 from pyrogram.errors import FloodWait
 
-from .._pacing import Monotonic, Pacer, Sleep
+from .._pacing import Monotonic, Sleep
 from ..transports.tgcalls import GroupCallError
+from ._budget import AccountBudget
 from ._runner import TelegramRunner
 
 __all__ = ["Chat", "ChatSet"]
@@ -54,10 +55,10 @@ class ChatSet:
         self.flood_waits = 0
         self._report = report or (lambda chat, problem: None)
         self._on_left = on_left or (lambda chat: None)
-        self._monotonic = monotonic
         self._sleep = sleep
-        self._pacer = Pacer(join_interval_s, monotonic=monotonic, sleep=sleep)
-        self._flood_until_s = -float("inf")
+        self._joins = AccountBudget(
+            per_chat_interval_s=0.0, account_interval_s=join_interval_s, monotonic=monotonic
+        )
         self._one_at_a_time = asyncio.Lock()
 
     @property
@@ -72,7 +73,7 @@ class ChatSet:
 
     def flood_wait_s(self) -> float:
         """How much longer joins wait out a FloodWait (0: none)."""
-        return max(0.0, self._flood_until_s - self._monotonic())
+        return self._joins.held_for_s()
 
     async def update(self, listed: Sequence[Chat] | None = None) -> None:
         """Take the chats file's new list (None: keep it), leave what is no longer
@@ -95,15 +96,14 @@ class ChatSet:
 
     async def _join(self, chat: Chat) -> str | None:
         while True:
-            await self._pacer.next_tick()
+            await self._sleep(self._joins.wait_s(chat))
+            self._joins.spend(chat)
             self.join_attempts += 1
             try:
                 await self._runner.go_live(chat)
             except FloodWait as exc:
-                wait_s = float(exc.value or 1)
                 self.flood_waits += 1
-                self._flood_until_s = self._monotonic() + wait_s
-                await self._sleep(wait_s)
+                self._joins.hold(float(exc.value or 1))
                 continue
             except GroupCallError as exc:
                 problem = str(exc)
