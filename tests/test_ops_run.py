@@ -305,6 +305,25 @@ def test_a_bad_chats_file_at_start_is_a_configuration_error(
     assert not calls.played
 
 
+def test_an_http_address_in_use_is_named_and_nothing_connects(
+    run: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bridge.cli._run import _serve
+
+    calls, client = FakeCalls(), FakeClient()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        addr = f"127.0.0.1:{taken.getsockname()[1]}"
+        config = BridgeConfig().with_overrides(http={"addr": addr})
+        code = run(
+            _serve(options(), config, None, [CHAT_ID], AccessPolicy(), lambda _: (client, calls))
+        )
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith(f"error: cannot serve HTTP on {addr}: ")
+    assert "Traceback" not in err and not calls.played
+
+
 def test_chats_file_lines_comments_and_errors() -> None:
     text = "# header\n\n-1001234567890\n  @team_call  # ours\nsecond_group\n-1001234567890\n"
     assert parse_chats(text, "chats.txt") == [-1001234567890, "@team_call", "@second_group"]

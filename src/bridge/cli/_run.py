@@ -213,7 +213,7 @@ async def _serve(
 ) -> int:
     """Run the bridge on the account until a signal; print what happens."""
     from ..ops import ChatsFile, ChatsFileError, serving, shutdown_signals
-    from ..telegram import TelegramConnectError, TelegramRunner
+    from ..telegram import TelegramRunner
     from ..telegram._chatset import ChatSet
     from ..telegram._health import RunHealth
 
@@ -249,22 +249,31 @@ async def _serve(
               file=sys.stderr, flush=True)  # fmt: skip
 
     with shutdown_signals(draining) as shutdown:
-        try:
-            async with contextlib.AsyncExitStack() as stack:
-                if config.http.addr:
+        async with contextlib.AsyncExitStack() as stack:
+            if config.http.addr:
+                try:
                     url = await stack.enter_async_context(serving(health, config.http.addr))
-                    print(f"serving /metrics, /livez and /readyz on {url}", flush=True)
-                return await _serve_until(shutdown, runner, chat_set, health, chats_file, options)
-        except OSError as exc:
-            return _fail(f"cannot serve HTTP on {config.http.addr}: {exc.strerror or exc}", 1)
-        finally:
-            print("leaving the voice chats…", file=sys.stderr, flush=True)
+                except OSError as exc:
+                    why = exc.strerror or exc
+                    return _fail(f"cannot serve HTTP on {config.http.addr}: {why}", 1)
+                print(f"serving /metrics, /livez and /readyz on {url}", flush=True)
             try:
-                await asyncio.wait_for(runner.close(), _SHUTDOWN_S)
-            except TimeoutError:
-                print("warning: Telegram did not answer in time while leaving", file=sys.stderr)
-            except TelegramConnectError as exc:
-                print(f"warning: {exc}", file=sys.stderr)
+                return await _serve_until(shutdown, runner, chat_set, health, chats_file, options)
+            finally:
+                await _leave(runner)
+
+
+async def _leave(runner: TelegramRunner) -> None:
+    """Leave the calls, flush, stop the client: within `_SHUTDOWN_S`, whatever Telegram does."""
+    from ..telegram import TelegramConnectError
+
+    print("leaving the voice chats…", file=sys.stderr, flush=True)
+    try:
+        await asyncio.wait_for(runner.close(), _SHUTDOWN_S)
+    except TimeoutError:
+        print("warning: Telegram did not answer in time while leaving", file=sys.stderr)
+    except TelegramConnectError as exc:
+        print(f"warning: {exc}", file=sys.stderr)
 
 
 async def _serve_until(
