@@ -21,6 +21,7 @@ import pytest
 from _telegram_fakes import CHAT_ID, FakeCalls, FakeClient
 from conftest import loop_clock
 from pyrogram.errors import FloodWait
+from test_telegram_cli import _options
 
 from bridge import Secret
 from bridge.config import BridgeConfig
@@ -81,20 +82,8 @@ async def until_status(port: int, path: str, status: int) -> str:
 
 
 def options(**overrides: Any) -> Any:
-    from bridge.cli._run import _Options
-
-    values: dict[str, Any] = {
-        "chat": [],
-        "config": None,
-        "allow": [],
-        "no_admins": False,
-        "start_call": False,
-        "wait": False,
-        "no_transcripts": True,
-        "no_voice_notes": True,
-    }
-    values.update(overrides)
-    return _Options(**values)
+    """`run`'s options, without transcripts unless asked (the tests watch other messages)."""
+    return _options(**{"no_transcripts": True, **overrides})
 
 
 def config_for(emulator: Emulator, **sections: Any) -> BridgeConfig:
