@@ -219,6 +219,34 @@ def test_a_second_signal_ends_the_drain_at_once(
 
 
 @pytest.mark.realtime
+def test_the_drain_leaves_after_its_timeout_if_no_pause_comes(
+    run: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bridge.cli._run import _serve
+
+    calls, client = FakeCalls(), FakeClient()
+
+    async def scenario() -> tuple[int, bool]:
+        async with Emulator() as emulator:
+            config = config_for(emulator, drain={"timeout_s": 0.5})
+            serving = asyncio.ensure_future(
+                _serve(options(), config, None, [CHAT_ID], AccessPolicy(),
+                       lambda _: (client, calls))
+            )  # fmt: skip
+            await until(lambda: CHAT_ID in calls.in_call and calls.recorded)
+            speaking = asyncio.ensure_future(speak(calls, tone(20.0)))
+            asyncio.get_running_loop().call_later(0.3, os.kill, os.getpid(), signal.SIGTERM)
+            code = await serving
+            still_talking = not speaking.done()
+            speaking.cancel()
+            return code, still_talking
+
+    code, still_talking = run(scenario(), timeout_s=15)
+    assert code == 0 and still_talking and calls.left == [CHAT_ID]
+    assert "at most 0.5 s" in capsys.readouterr().err
+
+
+@pytest.mark.realtime
 def test_the_chats_file_is_applied_on_sighup_and_a_bad_version_changes_nothing(
     run: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -311,6 +339,15 @@ def test_an_http_address_in_use_is_named_and_nothing_connects(
     err = capsys.readouterr().err
     assert code == 1 and err.startswith(f"error: cannot serve HTTP on {addr}: ")
     assert "Traceback" not in err and not calls.played
+
+
+def test_wait_with_a_chats_file_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    from bridge.cli import main
+
+    assert main(["run", "--wait", "--chats-file", "chats.txt"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --wait joins no chat by itself: give it without --chats-file\n"
+    )
 
 
 def test_chats_file_lines_comments_and_errors() -> None:

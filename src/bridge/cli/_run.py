@@ -153,6 +153,8 @@ def main(args: argparse.Namespace) -> int:
         return _fail(
             "give at least one --chat or a --chats-file (or --wait to go live on /gemini only)"
         )
+    if options.chats_file and options.wait:
+        return _fail("--wait joins no chat by itself: give it without --chats-file")
     try:
         config = BridgeConfig.load(options.config)
         if options.http is not None:
@@ -236,8 +238,8 @@ async def _serve(
     )
     loop = asyncio.get_running_loop()
     chat_set = ChatSet(
-        runner, chats, join_interval_s=_JOIN_INTERVAL_S, report=_print_outcome,
-        on_left=_print_left, monotonic=loop.time,
+        runner, [] if options.wait else chats, join_interval_s=_JOIN_INTERVAL_S,
+        report=_print_outcome, on_left=_print_left, monotonic=loop.time,
     )  # fmt: skip
     chat_set.listed = listed
     health = RunHealth(runner, chat_set)

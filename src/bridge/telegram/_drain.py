@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 _PAUSE_POLL_S = 0.05
 _GOODBYE_S = 5.0
 """Longest wait for the budget, and then for Telegram, to post a goodbye."""
+_LEAVE_S = 1.0
+"""How long a leave under way may still take once the drain is ended at once."""
 
 
 async def drain(runner: TelegramRunner, timeout_s: float, goodbye: str = "") -> None:
@@ -48,7 +50,13 @@ async def _leave_at_pause(
         await asyncio.sleep(_PAUSE_POLL_S)
     if goodbye and bridge.running:
         await _say_goodbye(runner, bridge.chat, goodbye)
-    await bridge.stop()
+    leaving = asyncio.ensure_future(bridge.stop())
+    try:
+        await asyncio.shield(leaving)
+    except asyncio.CancelledError:
+        # Ended at once (a second signal): a call half left stays in it, so finish.
+        await asyncio.wait((leaving,), timeout=_LEAVE_S)
+        raise
 
 
 async def _say_goodbye(runner: TelegramRunner, chat: int | str, text: str) -> None:
