@@ -305,7 +305,7 @@ async def _serve_until(
         if joined and outcomes and all(problem is not None for problem in outcomes):
             return 1
     if not shutdown.drain.is_set():
-        print("running; Ctrl-C to leave the voice chats and exit", flush=True)
+        print("running; Ctrl-C leaves each voice chat at a pause (twice: at once)", flush=True)
         following = None
         if chats_file is not None:
             following = asyncio.ensure_future(
