@@ -143,6 +143,34 @@ def test_silent_connections_beyond_the_limit_are_turned_away(run_virtual: Any) -
     assert after.startswith(b"HTTP/1.1 200")
 
 
+def test_a_client_that_does_not_read_the_answer_is_dropped(run_virtual: Any) -> None:
+    body = "x" * 32_000_000  # far more than the socket buffers take
+
+    async def big() -> Response:
+        return Response(200, body)
+
+    async def scenario() -> tuple[bytes, bytes]:
+        server = await serve_http(
+            {"/big": big, "/livez": ok}, max_connections=1, write_timeout_s=5.0
+        )
+        port = server.sockets[0].getsockname()[1]
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /big HTTP/1.1\r\n\r\n")  # and never reads
+            await asyncio.sleep(1.0)
+            while_held = await exchange(port, b"GET /livez HTTP/1.1\r\n\r\n")
+            await asyncio.sleep(5.0)
+            after = await exchange(port, b"GET /livez HTTP/1.1\r\n\r\n")
+            writer.close()
+            return while_held, after
+        finally:
+            server.close()
+
+    while_held, after = run_virtual(scenario())
+    assert while_held.startswith(b"HTTP/1.1 503")  # its one place is taken...
+    assert after.startswith(b"HTTP/1.1 200")  # ...until the write timeout frees it
+
+
 def test_a_failing_route_is_a_500_naming_the_error_type(run_virtual: Any) -> None:
     async def broken() -> Response:
         raise RuntimeError("details stay in the log")
