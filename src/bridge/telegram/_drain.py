@@ -37,7 +37,12 @@ async def drain(runner: TelegramRunner, timeout_s: float, goodbye: str = "") -> 
     runner.draining = True
     deadline_s = asyncio.get_running_loop().time() + timeout_s
     live = [bridge for bridge in runner.bridges.values() if bridge.running]
-    await asyncio.gather(*(_leave_at_pause(runner, b, deadline_s, goodbye) for b in live))
+    outcomes = await asyncio.gather(
+        *(_leave_at_pause(runner, b, deadline_s, goodbye) for b in live), return_exceptions=True
+    )
+    for bridge, outcome in zip(live, outcomes, strict=True):
+        if isinstance(outcome, Exception):  # the others still leave; the exit stays clean
+            log.warning("leaving %s: %s: %s", bridge.chat, type(outcome).__name__, outcome)
 
 
 async def _leave_at_pause(
