@@ -91,7 +91,7 @@ class Session:
     ) -> None:
         self.config = config
         self.transport = transport
-        self.tools = tools if tools is not None else ToolRegistry()
+        self.tools = _setup.tools_for(config, tools)
         self._own_clock = clock is None
         capacity = config.metrics.histogram_capacity
         self.clock = clock if clock is not None else PlayoutClock(histogram_capacity=capacity)
@@ -127,8 +127,9 @@ class Session:
         self._reask: str | None = None
         """The question of a reply the server cut short, to ask again on the next socket."""
         self._tools = ToolCalls(
-            self.tools, publisher, stats.counters, protocol.is_pending, self._link.respond
-        )
+            self.tools, publisher, stats.counters, protocol.is_pending, self._link.respond,
+            slow_notice_s=config.tools.slow_notice_s,
+        )  # fmt: skip
         # Throttled: a broken transport sends 100 bad frames a second, a dead one fails
         # on every tick.
         self._bad_frames = FaultReporter("dropped inbound frame", log, publish=publisher.error)
