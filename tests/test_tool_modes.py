@@ -18,11 +18,14 @@ import orjson
 import pytest
 from conftest import PacedWav
 from test_e2e import QUICK, Recorder, Run, bridge_config, session_for, speech_pcm, tool_registry
+from test_emulator_client import CONFIG, until
 from test_emulator_robustness import FAST, SETUP, close_code_after
 
+from bridge.client import Endpoint, connect
 from bridge.config import BridgeConfig
 from bridge.emulator import Emulator, SessionRecord
 from bridge.engine.events import ToolActivity, Transcript, TurnEnded, TurnStarted
+from bridge.protocol import Interrupted, ToolCall, ToolCallCancellation, TurnComplete
 from bridge.tools import ToolRegistry
 
 types = pytest.importorskip("google.genai.types")
@@ -287,3 +290,23 @@ def test_bridge_config_reads_the_tools_section(tmp_path: Any) -> None:
     assert config.tools.behavior == ("lookup=NON_BLOCKING",)
     assert config.tools.scheduling == ("lookup=SILENT",)
     assert config.tools.slow_notice_s == 2.5
+
+
+def test_a_spoken_acknowledgement_would_cost_the_call_it_acknowledges(run: Run) -> None:
+    """Why a slow call's notice is posted in the chat rather than spoken: a text turn
+    asking the model to say "one moment" is new input, which interrupts the turn that is
+    waiting on the call and cancels the call (as clientContent does on the service)."""
+
+    async def scenario() -> tuple[list[Any], str, bool]:
+        async with Emulator(FAST) as emu, connect(CONFIG, Endpoint(base_url=emu.url)) as conn:
+            await conn.send_text("get_time please")
+            (asked,) = [e for e in await until(conn, ToolCall) if isinstance(e, ToolCall)]
+            await conn.send_text("(Tell the room: one moment, still looking.)")
+            events = await until(conn, TurnComplete)
+            call_id = asked.calls[0].id
+            return events, call_id, conn.protocol.is_pending(call_id)
+
+    events, call_id, still_pending = run(scenario())
+    cancelled = [e for e in events if isinstance(e, ToolCallCancellation)]
+    assert cancelled and cancelled[0].ids == (call_id,) and not still_pending
+    assert any(isinstance(e, Interrupted) for e in events)
