@@ -24,7 +24,7 @@ from test_emulator_robustness import FAST, SETUP, close_code_after
 from bridge.client import Endpoint, connect
 from bridge.config import BridgeConfig
 from bridge.emulator import Emulator, SessionRecord
-from bridge.engine.events import ToolActivity, Transcript, TurnEnded, TurnStarted
+from bridge.engine.events import Reconnected, ToolActivity, Transcript, TurnEnded, TurnStarted
 from bridge.protocol import Interrupted, ToolCall, ToolCallCancellation, TurnComplete
 from bridge.tools import ToolRegistry
 
@@ -192,6 +192,41 @@ def test_barge_in_leaves_a_non_blocking_call_running(run_virtual: Run) -> None:
     assert calls == ["started", "finished"]
     assert statuses(events) == ["started", "finished"]
     assert record.tool_responses[0]["response"] == {"answer": 42}
+
+
+@pytest.mark.parametrize("behavior", ["NON_BLOCKING", "BLOCKING"])
+def test_after_go_away_only_a_call_the_model_waits_on_holds_the_move(
+    run_virtual: Run, behavior: str
+) -> None:
+    """A long call runs when goAway comes (at 2 s, 2 s left; the move is due at 3.5 s)."""
+    calls: list[str] = []
+
+    async def scenario() -> tuple[float, Reconnected]:
+        gate = asyncio.Event()
+        emulator = replace(
+            QUICK, tool_on_audio_turn="lookup", reply="tone", session_seconds=4.0, go_away_s=2.0
+        )
+        async with Emulator(emulator) as emu:
+            config = tools_config(emu.url, behavior).with_overrides(engine={"resume_margin_s": 0.5})
+            transport = PacedWav(speech_pcm(1.0))
+            session = session_for(config, transport, tools=tool_registry(calls, gate))
+            events = Recorder(session)
+            async with session:
+                started_s = asyncio.get_running_loop().time()
+                reconnected = await events.wait_for(lambda e: isinstance(e, Reconnected))
+                moved_s = next(t for t, e in events.events if e is reconnected)
+            assert isinstance(reconnected, Reconnected)
+            return moved_s - started_s, reconnected
+
+    moved_after_s, reconnected = run_virtual(scenario())
+    assert calls == ["started", "cancelled"]  # a call cannot outlive its connection
+    if behavior == "NON_BLOCKING":
+        # Not a pause (a call runs), but nobody waits on it: it moved at the deadline.
+        assert reconnected.reason == "goAway" and moved_after_s == pytest.approx(3.5, abs=0.05)
+    else:
+        # The model waits: the bridge never cuts that, and the server closed first.
+        assert reconnected.reason.startswith("dropped: ")
+        assert moved_after_s == pytest.approx(4.0, abs=0.05)
 
 
 @pytest.mark.parametrize(

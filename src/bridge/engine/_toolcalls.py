@@ -91,6 +91,14 @@ class ToolCalls:
     def __bool__(self) -> bool:
         return bool(self._tasks)
 
+    def waited_on(self) -> bool:
+        """Whether a call the model waits on (not NON_BLOCKING) is running."""
+        for name in self._names.values():
+            tool = self._tools.get(name)
+            if tool is None or not tool.non_blocking:
+                return True
+        return False
+
     def tasks(self) -> list[asyncio.Task[None]]:
         """The running call tasks (and the one answering refused calls)."""
         refuser = [] if self._refuser is None or self._refuser.done() else [self._refuser]
