@@ -20,6 +20,7 @@ from conftest import PacedWav
 from test_e2e import QUICK, Recorder, Run, bridge_config, session_for, speech_pcm, tool_registry
 from test_emulator_client import CONFIG, until
 from test_emulator_robustness import FAST, SETUP, close_code_after
+from test_sdk_emulator import MODEL, Tls, emulator_config, profile, sdk_client, tls  # noqa: F401
 
 from bridge.client import Endpoint, connect
 from bridge.config import BridgeConfig
@@ -345,3 +346,50 @@ def test_a_spoken_acknowledgement_would_cost_the_call_it_acknowledges(run: Run) 
     cancelled = [e for e in events if isinstance(e, ToolCallCancellation)]
     assert cancelled and cancelled[0].ids == (call_id,) and not still_pending
     assert any(isinstance(e, Interrupted) for e in events)
+
+
+def test_google_genai_declares_non_blocking_and_schedules_the_result(
+    run: Run,
+    tls: Tls,  # noqa: F811 (the SDK tests' fixtures, imported above)
+    profile: str,  # noqa: F811
+) -> None:
+    """Google's SDK against the emulator: the reply goes on while the call is open; the
+    WHEN_IDLE result is spoken in a turn of its own once that reply is over."""
+
+    async def scenario() -> tuple[list[list[str]], SessionRecord]:
+        declaration = types.FunctionDeclaration(
+            name="get_time", description="Current time", behavior=types.Behavior.NON_BLOCKING
+        )
+        config = types.LiveConnectConfig(
+            response_modalities=["AUDIO"],
+            output_audio_transcription={},
+            tools=[types.Tool(function_declarations=[declaration])],
+        )
+        said: list[list[str]] = []
+        async with (
+            Emulator(emulator_config(tls, profile)) as emu,
+            sdk_client(emu, tls).aio.live.connect(model=MODEL, config=config) as session,
+        ):
+            await session.send_realtime_input(text="what does get_time say?")
+            for _ in range(2):
+                turn: list[str] = []
+                async for message in session.receive():
+                    if message.tool_call:
+                        (call,) = message.tool_call.function_calls
+                        response = types.FunctionResponse(
+                            id=call.id,
+                            name=call.name,
+                            response={"time": "noon"},
+                            scheduling=types.FunctionResponseScheduling.WHEN_IDLE,
+                        )
+                        await session.send_tool_response(function_responses=[response])
+                    content = message.server_content
+                    if content and content.output_transcription:
+                        turn.append(content.output_transcription.text)
+                said.append(turn)
+            return said, emu.sessions[0]
+
+    said, record = run(scenario())
+    assert said == [["[tone 1.00 s]"], ['get_time returned {"time":"noon"}']]
+    assert record.setup["tools"][0]["functionDeclarations"][0]["behavior"] == "NON_BLOCKING"
+    assert record.tool_responses[0]["scheduling"] == "WHEN_IDLE"
