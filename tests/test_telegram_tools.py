@@ -24,7 +24,7 @@ from bridge.config import BridgeConfig
 from bridge.emulator import Emulator
 from bridge.engine.events import ToolActivity
 from bridge.telegram import AccessPolicy, AccountBudget, TelegramRunner
-from bridge.telegram._tools import BUDGET_WAIT_S, MAX_LISTED, ChatTools
+from bridge.telegram._tools import BUDGET_WAIT_S, MAX_CHECKED, MAX_LISTED, ChatTools
 from bridge.tools import ToolRegistry, builtin_tools
 from bridge.transports.tgcalls import GroupCallTransport
 
@@ -171,6 +171,17 @@ def test_posting_needs_everyone_with_a_microphone_on_to_be_allowed(
         assert result["error"].startswith("post_message failed: PermissionError: ")
         if len(people) > 1 and not people[1].muted:
             assert "Bob" in result["error"] or "channel" in result["error"]
+
+
+def test_a_crowd_of_open_microphones_is_refused_without_checking_each(run_virtual: Run) -> None:
+    async def scenario() -> tuple[dict[str, Any], TelegramAccount]:
+        users = tuple(User(id=100 + i, first_name=f"P{i}") for i in range(MAX_CHECKED + 1))
+        people = [in_call(user.id, 1000 + user.id) for user in users]
+        _, account, registry = await chat_tools(people, users=users, access=AccessPolicy(["@x"]))
+        return await registry.call("post_message", {"text": "hello"}), account
+
+    result, account = run_virtual(scenario())
+    assert f"{MAX_CHECKED + 1} microphones are on" in result["error"] and not account.posted
 
 
 def test_the_refusal_names_who_is_not_allowed(run_virtual: Run) -> None:

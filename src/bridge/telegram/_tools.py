@@ -53,6 +53,8 @@ BUDGET_WAIT_S = 5.0
 """A post waits this long at most for the account's budget, then is refused."""
 NOTICE_WAIT_S = 10.0
 """A notice waits this long at most, then is dropped."""
+MAX_CHECKED = 20
+"""Open microphones checked for a post at most (one admin lookup each); more: refused."""
 _LABEL = "🤖 "
 _WORD_JOINER = "\u2060"
 
@@ -228,6 +230,8 @@ class ChatTools:
         people = [(name, user) for name, user, muted in await self._people() if not muted]
         if not people:
             return "nobody in the call has a microphone on, so nobody can have asked"
+        if len(people) > MAX_CHECKED:
+            return f"{len(people)} microphones are on; posting is checked for {MAX_CHECKED} at most"
         barred = []
         for name, user in people:
             # The group itself is an anonymous admin; a channel cannot be checked.
