@@ -274,7 +274,7 @@ def test_slow_calls_and_results_are_posted_as_notices(run_virtual: Run, post_res
     assert posted == notices
 
 
-def test_the_telegram_tools_are_declared_only_in_telegram_chats(run: Run) -> None:
+def test_the_telegram_tools_are_declared_only_in_telegram_chats(run_virtual: Run) -> None:
     async def scenario() -> dict[str, Any]:
         calls, client = FakeCalls(), TelegramAccount([ALICE])
         async with Emulator() as emulator:
@@ -287,7 +287,7 @@ def test_the_telegram_tools_are_declared_only_in_telegram_chats(run: Run) -> Non
             await runner.stop()
             return emulator.sessions[0].setup
 
-    setup = run(scenario())
+    setup = run_virtual(scenario())
     declared = {d["name"]: d.get("behavior") for d in setup["tools"][0]["functionDeclarations"]}
     assert declared == {
         "current_time": "BLOCKING",

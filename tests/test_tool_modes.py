@@ -328,7 +328,7 @@ def test_bridge_config_reads_the_tools_section(tmp_path: Any) -> None:
     assert config.tools.slow_notice_s == 2.5
 
 
-def test_a_spoken_acknowledgement_would_cost_the_call_it_acknowledges(run: Run) -> None:
+def test_a_spoken_acknowledgement_would_cost_the_call_it_acknowledges(run_virtual: Run) -> None:
     """Why a slow call's notice is posted in the chat rather than spoken: a text turn
     asking the model to say "one moment" is new input, which interrupts the turn that is
     waiting on the call and cancels the call (as clientContent does on the service)."""
@@ -342,14 +342,14 @@ def test_a_spoken_acknowledgement_would_cost_the_call_it_acknowledges(run: Run) 
             call_id = asked.calls[0].id
             return events, call_id, conn.protocol.is_pending(call_id)
 
-    events, call_id, still_pending = run(scenario())
+    events, call_id, still_pending = run_virtual(scenario())
     cancelled = [e for e in events if isinstance(e, ToolCallCancellation)]
     assert cancelled and cancelled[0].ids == (call_id,) and not still_pending
     assert any(isinstance(e, Interrupted) for e in events)
 
 
 def test_google_genai_declares_non_blocking_and_schedules_the_result(
-    run: Run,
+    run_virtual: Run,
     tls: Tls,  # noqa: F811 (the SDK tests' fixtures, imported above)
     profile: str,  # noqa: F811
 ) -> None:
@@ -389,7 +389,7 @@ def test_google_genai_declares_non_blocking_and_schedules_the_result(
                 said.append(turn)
             return said, emu.sessions[0]
 
-    said, record = run(scenario())
+    said, record = run_virtual(scenario())
     assert said == [["[tone 1.00 s]"], ['get_time returned {"time":"noon"}']]
     assert record.setup["tools"][0]["functionDeclarations"][0]["behavior"] == "NON_BLOCKING"
     assert record.tool_responses[0]["scheduling"] == "WHEN_IDLE"
