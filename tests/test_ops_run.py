@@ -385,7 +385,9 @@ def test_joins_are_paced_and_a_flood_wait_is_waited_out(run_virtual: Any) -> Non
         async with Emulator() as emulator:
             runner = TelegramRunner(
                 FakeClient(), calls, config_for(emulator), voice_notes=False,
-                session_factory=lambda c, t, _: Session(c, t, clock=clock, keep_trying=True),
+                session_factory=lambda c, t, _, tools: Session(
+                    c, t, tools=tools, clock=clock, keep_trying=True
+                ),
             )  # fmt: skip
             loop = asyncio.get_running_loop()
             chat_set = ChatSet(runner, [CHAT_ID, OTHER_CHAT, -1002], monotonic=loop.time)

@@ -41,6 +41,7 @@ from typing import Any, Self
 from ._ops_settings import DrainConfig, HttpConfig
 from ._secret import Secret
 from ._settings import Check, InvalidSetting, _convert, _nonempty, _one_of, _range, _setting, _url
+from ._tools_settings import ToolsConfig
 from .protocol.errors import ConfigError
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "InvalidSetting",
     "MetricsConfig",
     "TelegramConfig",
+    "ToolsConfig",
     "TransportConfig",
 ]
 
@@ -179,6 +181,7 @@ class BridgeConfig:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     drain: DrainConfig = field(default_factory=DrainConfig)
+    tools: ToolsConfig = field(default_factory=ToolsConfig)
 
     def __post_init__(self) -> None:
         for section in dataclasses.fields(self):
@@ -283,6 +286,7 @@ _SECTIONS: dict[str, type] = {
     "telegram": TelegramConfig,
     "http": HttpConfig,
     "drain": DrainConfig,
+    "tools": ToolsConfig,
 }
 
 
