@@ -26,6 +26,7 @@ from _dsp import Resampler, RingBuffer
 from .._pacing import Monotonic, Pacer, Sleep
 from ._metrics import Histogram
 from ._mixer import UplinkMixer
+from ._speakers import SpeakerTimeline
 from ._vad import EnergyVad
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class Uplink:
             int(ring_capacity_s * GEMINI_INPUT_RATE_HZ), channels=1, overflow="drop_oldest"
         )
         self.vad = vad
+        self.speakers = SpeakerTimeline(vad.threshold)
+        """Who spoke over which uplink samples (`_resampled` positions)."""
         self.ready = asyncio.Event()
         """Set when at least one chunk is waiting (or on connect), cleared by the sender."""
         self.send_lock = asyncio.Lock()
@@ -86,10 +89,16 @@ class Uplink:
         """Audio waiting in the ring."""
         return self.ring.available * 1000 / GEMINI_INPUT_RATE_HZ
 
+    @property
+    def sent_position(self) -> int:
+        """Uplink samples produced and no longer waiting in the ring (sent or dropped)."""
+        return self._resampled - self.ring.available
+
     def on_frame(self, ssrc: int, pcm: bytes) -> None:
         """Transport frame handler. Raises `FrameSizeError` for a wrong-sized frame."""
         started_ns = time.perf_counter_ns()
-        self.mixer.push(ssrc, pcm)
+        self.mixer.push(ssrc, pcm)  # first: it refuses a wrong-sized frame
+        self.speakers.frame(ssrc, pcm)
         self._pending_ns += time.perf_counter_ns() - started_ns
 
     def tick(self) -> None:
@@ -113,6 +122,7 @@ class Uplink:
         ring = self.ring
         before = ring.available
         ring.write(frame.data)
+        self.speakers.mark(self._resampled, n)
         self._resampled += n
         chunk = self.chunk_samples
         # One completion time per whole chunk, to measure frame-in → bytes-on-socket.
