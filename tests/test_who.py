@@ -179,14 +179,19 @@ def test_a_click_is_not_a_speaker_and_a_pause_does_not_end_one() -> None:
     assert timeline.attribute(0, 52 * 160) == (2,)
 
 
-def test_a_speaker_who_left_is_forgotten() -> None:
-    timeline = SpeakerTimeline(1000)
+def test_a_speaker_whose_frames_stop_stops_speaking() -> None:
+    timeline = SpeakerTimeline(1000, hangover_frames=10)
     loud = np.full(480, 5000, np.int16).tobytes()
-    for _ in range(3):
+    for position in range(0, 3 * 160, 160):
         timeline.frame(7, loud)
+        timeline.mark(position, 160)
     assert timeline.active == (7,)
-    timeline.forget(7)
+    for position in range(3 * 160, 12 * 160, 160):  # 90 ms without a frame from 7
+        timeline.mark(position, 160)
+    assert timeline.active == (7,)
+    timeline.mark(12 * 160, 160)  # 100 ms: as long as a pause that ends speech
     assert timeline.active == ()
+    assert timeline.attribute(0, 14 * 160) == (7,)
 
 
 def test_the_emulator_sends_a_piece_per_utterance_naming_its_audio() -> None:

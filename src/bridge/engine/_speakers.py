@@ -35,12 +35,14 @@ MAX_RUNS = 20_000
 
 
 class _Level:
-    __slots__ = ("active", "loud_run", "quiet_run")
+    __slots__ = ("active", "loud_run", "quiet_run", "seen")
 
     def __init__(self) -> None:
         self.active = False
         self.loud_run = 0
         self.quiet_run = 0
+        self.seen = 0
+        """`SpeakerTimeline._marks` when its latest frame arrived."""
 
 
 class SpeakerTimeline:
@@ -61,6 +63,7 @@ class SpeakerTimeline:
         self.forget_frames = forget_frames
         self._levels: dict[int, _Level] = {}
         self._active: tuple[int, ...] = ()
+        self._marks = 0
         self._runs: deque[tuple[int, int, tuple[int, ...]]] = deque()
         """(start, end, ssrcs) of uplink samples with the same speakers, none empty."""
 
@@ -74,6 +77,7 @@ class SpeakerTimeline:
         level = self._levels.get(ssrc)
         if level is None:
             level = self._levels[ssrc] = _Level()
+        level.seen = self._marks
         if peak_abs(np.frombuffer(pcm, dtype=np.int16)) >= self.threshold:
             level.loud_run += 1
             level.quiet_run = 0
@@ -84,18 +88,21 @@ class SpeakerTimeline:
         level.loud_run = 0
         level.quiet_run += 1
         if level.active and level.quiet_run >= self.hangover_frames:
-            level.active = False
-            self._active = tuple(s for s in self._active if s != ssrc)
+            self._stop(ssrc)
         elif level.quiet_run >= self.forget_frames:
             del self._levels[ssrc]  # silent for a minute: an ssrc may be reused later
 
-    def forget(self, ssrc: int) -> None:
-        """`ssrc` left the call: it is no longer active (its past activity stays)."""
-        self._levels.pop(ssrc, None)
+    def _stop(self, ssrc: int) -> None:
+        self._levels[ssrc].active = False
         self._active = tuple(s for s in self._active if s != ssrc)
 
     def mark(self, position: int, n_samples: int) -> None:
         """Uplink samples [position, position + n_samples) carry the speakers active now."""
+        self._marks += 1
+        for ssrc in self._active:
+            # No frames any more (left, muted, a dead stream): it stops speaking too.
+            if self._marks - self._levels[ssrc].seen > self.hangover_frames:
+                self._stop(ssrc)
         ssrcs = self._active
         if not ssrcs or n_samples <= 0:
             return
