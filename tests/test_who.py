@@ -210,3 +210,34 @@ def test_the_emulator_refuses_a_tiny_piece_pause(pause_ms: int) -> None:
 
     with pytest.raises(ConfigError, match="piece_pause_ms: must be >= 10"):
         EmulatorConfig(piece_pause_ms=pause_ms).validate()
+
+
+def test_demo_with_two_speakers_prints_lines_naming_each(
+    run_virtual: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bridge.cli._demo_speakers import run_speakers
+
+    async def demo() -> int:
+        loop = asyncio.get_running_loop()
+        return await run_speakers(BridgeConfig(), live=False, silence_ms=500, monotonic=loop.time)
+
+    assert run_virtual(demo(), timeout_s=120) == 0
+    out = capsys.readouterr().out
+    lines = [line.strip() for line in out.splitlines() if line.startswith("  [")]
+    # Alice's turn, Bob's, then both talking at once; each followed by the reply.
+    assert [line.partition("]")[0] + "]" for line in lines] == [
+        "[Alice]", "[gemini]", "[Bob]", "[gemini]", "[Alice, Bob]", "[gemini]"
+    ], out  # fmt: skip
+    assert "latency report" in out
+
+
+@pytest.mark.parametrize(
+    "argv", [["--speakers", "3"], ["--speakers", "2", "--via", "ntgcalls"], ["--speakers", "0"]]
+)
+def test_demo_refuses_speaker_counts_it_cannot_play(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bridge.cli import main
+
+    assert main(["demo", *argv]) == 2
+    assert f"demo --speakers {argv[1]}: N is 1 or 2" in capsys.readouterr().err

@@ -85,6 +85,13 @@ def register(subparsers: Subparsers) -> None:
         help="with --via ntgcalls: N users, each in its own call with its own session, in "
         "this process; users and emulator in other processes; prints a capacity table",
     )
+    parser.add_argument(
+        "--speakers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="2: two people (two voices, two ssrcs) in one call; transcripts name each",
+    )
     parser.set_defaults(handler=main)  # fmt: skip
 
 
@@ -97,6 +104,7 @@ class _Args:
     input: str | None
     silence_ms: int
     sessions: int
+    speakers: int
 
 
 def main(parsed: argparse.Namespace) -> int:
@@ -117,8 +125,16 @@ def main(parsed: argparse.Namespace) -> int:
         print(f"demo --sessions {args.sessions}: needs --via ntgcalls and the local emulator "
               "(no --live)", file=sys.stderr)  # fmt: skip
         return 2
+    if args.speakers not in (1, 2) or (args.speakers == 2 and (args.via != "wav" or args.input)):
+        print(f"demo --speakers {args.speakers}: N is 1 or 2; 2 plays its own voices in an "
+              "in-memory call (no --input, --via wav)", file=sys.stderr)  # fmt: skip
+        return 2
     try:
-        if args.sessions > 1:
+        if args.speakers == 2:
+            from ._demo_speakers import run_speakers
+
+            code = run(run_speakers(config, live=args.live, silence_ms=args.silence_ms))
+        elif args.sessions > 1:
             from ._capacity import run_capacity
 
             speech = _load_speech(args.input, RATE_HZ, 1)
