@@ -13,6 +13,7 @@ import asyncio
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -77,11 +78,22 @@ Script = Callable[[GroupCall], float]
 """Places the lines of a call; returns when the last one ends (s)."""
 
 
-async def attributed(script: Script, ssrcs: Sequence[int]) -> list[tuple[set[int], set[int]]]:
-    """Run a scripted call; (named, true) speakers of every transcription piece."""
-    emulator_config = EmulatorConfig(piece_pause_ms=200, silence_duration_ms=700, speed=4.0)
+Pieces = list[tuple[set[int], set[int]]]
+"""(named, true) speakers of every transcription piece of a call."""
+
+
+async def attributed(
+    script: Script, ssrcs: Sequence[int], lag_ms: int = 0, **emulator: Any
+) -> tuple[Pieces, int]:
+    """Run a scripted call: its pieces, and how many connections carried it.
+    `lag_ms`: the bridge's `engine.transcript_lag_ms`."""
+    emulator_config = EmulatorConfig(
+        piece_pause_ms=200, silence_duration_ms=700, speed=4.0, **emulator
+    )
     async with Emulator(emulator_config) as emulator:
-        config = BridgeConfig().with_overrides(endpoint={"url": emulator.url})
+        config = BridgeConfig().with_overrides(
+            endpoint={"url": emulator.url}, engine={"transcript_lag_ms": lag_ms}
+        )
         loop = asyncio.get_running_loop()
         call = GroupCall(ssrcs, sample_rate_hz=RATE_HZ, monotonic=loop.time)
         end_s = script(call)
@@ -95,11 +107,12 @@ async def attributed(script: Script, ssrcs: Sequence[int]) -> list[tuple[set[int
         session.add_listener(keep)
         async with session:
             await asyncio.sleep(end_s + 2.0)
+        (record,) = emulator.sessions
     results = []
     for event in latest.values():
         for named, start, end in pieces(event.parts):
             results.append((named, truth(call.spoken, start, end)))
-    return results
+    return results, record.n_connections
 
 
 def turn_taking(call: GroupCall) -> float:
@@ -121,14 +134,23 @@ def talking_over(call: GroupCall) -> float:
     return at_s
 
 
-def share_right(results: list[tuple[set[int], set[int]]]) -> float:
+def share_right(results: Pieces) -> float:
     return sum(named == true for named, true in results) / len(results)
 
 
+@pytest.mark.parametrize(
+    ("delay_ms", "lag_ms", "moves"),
+    [(0, 0, False), (1200, 1000, False), (0, 0, True)],
+    ids=["prompt", "transcribed-1.2s-late", "across-reconnects"],
+)
 def test_turns_that_do_not_overlap_name_the_right_speaker(
-    run_virtual: Callable[..., list[tuple[set[int], set[int]]]],
+    run_virtual: Callable[..., tuple[Pieces, int]], delay_ms: int, lag_ms: int, moves: bool
 ) -> None:
-    results = run_virtual(attributed(turn_taking, [ALICE, BOB, CAROL]), timeout_s=120)
+    # Moves: each connection lasts 12 s, so the call is carried by four or more.
+    lifetime = {"session_seconds": 12.0, "go_away_s": 2.0} if moves else {}
+    call = attributed(turn_taking, [ALICE, BOB, CAROL], lag_ms, piece_delay_ms=delay_ms, **lifetime)
+    results, n_connections = run_virtual(call, timeout_s=120)
+    assert n_connections >= 4 if moves else n_connections == 1
     assert len(results) >= 9  # at least a piece per line
     assert {frozenset(true) for _, true in results} >= {
         frozenset({ALICE}),
@@ -139,10 +161,20 @@ def test_turns_that_do_not_overlap_name_the_right_speaker(
     assert share_right(results) >= 0.95, results
 
 
-def test_overlapping_turns_name_both_speakers(
-    run_virtual: Callable[..., list[tuple[set[int], set[int]]]],
+def test_transcription_later_than_the_lag_set_misnames_speakers(
+    run_virtual: Callable[..., tuple[Pieces, int]],
 ) -> None:
-    results = run_virtual(attributed(talking_over, [ALICE, BOB]), timeout_s=120)
+    # The limit the README states: pieces 1.2 s late, attributed as if prompt.
+    results, _ = run_virtual(
+        attributed(turn_taking, [ALICE, BOB, CAROL], 0, piece_delay_ms=1200), timeout_s=120
+    )
+    assert share_right(results) < 0.8
+
+
+def test_overlapping_turns_name_both_speakers(
+    run_virtual: Callable[..., tuple[Pieces, int]],
+) -> None:
+    results, _ = run_virtual(attributed(talking_over, [ALICE, BOB]), timeout_s=120)
     both = [(named, true) for named, true in results if len(true) == 2]
     assert both, results
     print(

@@ -117,6 +117,8 @@ class EngineConfig:
         "send interrupted for it); 0 = off",
     )
     speaker_idle_ms: int = _setting(200, _range(20, 10_000), "forget a silent ssrc after this")
+    transcript_lag_ms: int = _setting(0, _range(0, 5000),
+        "how far input transcription runs behind the audio (names speakers)")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

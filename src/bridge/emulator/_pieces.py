@@ -2,13 +2,22 @@
 
 Gemini transcribes the user a few words at a time. The emulator has no speech model, so
 it splits what it receives into utterances instead (loud 10 ms frames, ended by a pause
-of `pause_ms`) and sends one `inputTranscription` piece per utterance, as soon as the
-pause is heard, whose text names the span of received audio it covers:
-`"[speech 3.20-4.05 s] "` (seconds since the connection's first audio). A client can
-then check what it attributes each piece to against the audio the piece really covers.
+of `pause_ms`) and sends one `inputTranscription` piece per utterance once the pause is
+heard (or `delay_ms` later, as a service transcribing behind the audio would), whose
+text names the span of received audio it covers: `"[speech 3.20-4.05 s] "`, in seconds
+of the logical session's audio (`start_sample` is what earlier connections of a resumed
+session received). A client can then check what it attributes each piece to against the
+audio the piece really covers.
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
 
 from ._audio import frame_dbfs
 from ._vad import DEFAULT_END_DBFS, FRAME_MS
@@ -24,19 +33,52 @@ class UtterancePieces:
     `pause_ms`) and returns their pieces' texts. A new rate starts over at 0 s."""
 
     def __init__(
-        self, pause_ms: int, *, level_dbfs: float = DEFAULT_END_DBFS, min_loud_frames: int = 2
+        self,
+        pause_ms: int,
+        *,
+        start_sample: int = 0,
+        delay_ms: int = 0,
+        level_dbfs: float = DEFAULT_END_DBFS,
+        min_loud_frames: int = 2,
     ) -> None:
         self.pause_ms = pause_ms
+        self.delay_ms = delay_ms
         self._level_dbfs = level_dbfs
         self._min_loud = min_loud_frames
+        self._position = start_sample
+        """Samples received before `_pending`."""
+        self._late: set[asyncio.Task[None]] = set()
         self._restart(0)
+
+    async def send(
+        self,
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+        pcm: bytes,
+        rate_hz: int,
+        *,
+        turn_ended: bool = False,
+    ) -> None:
+        """`texts()` of `pcm`, each sent as an inputTranscription now or `delay_ms` later."""
+        for text in self.texts(pcm, rate_hz, turn_ended=turn_ended):
+            message = {"serverContent": {"inputTranscription": {"text": text}}}
+            if not self.delay_ms:
+                await send(message)
+                continue
+            task = asyncio.get_running_loop().create_task(self._send_later(send, message))
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
+
+    async def _send_later(
+        self, send: Callable[[dict[str, Any]], Awaitable[None]], message: dict[str, Any]
+    ) -> None:
+        await asyncio.sleep(self.delay_ms / 1000)
+        with contextlib.suppress(ConnectionClosed):  # the connection ended meanwhile
+            await send(message)
 
     def _restart(self, rate_hz: int) -> None:
         self.sample_rate_hz = rate_hz
         self._frame_samples = rate_hz * FRAME_MS // 1000
         self._pending = bytearray()
-        self._position = 0
-        """Samples received before `_pending`."""
         self._start = -1
         """First sample of the utterance in progress (-1: none)."""
         self._end = 0

@@ -53,8 +53,12 @@ class EmulatedConnection:
         self.manual = bool(self.detection.get("disabled", False))
         self.barge_in = realtime.get("activityHandling") != "NO_INTERRUPTION"
         self.vad: EnergyVad | None = None
-        pause_ms = config.piece_pause_ms
-        self.pieces = None if pause_ms is None or self.manual else UtterancePieces(pause_ms)
+        self.pieces = None
+        if config.piece_pause_ms is not None and not self.manual:
+            before = sum(self.record.uplink_audio_by_connection[:-1]) // 2
+            self.pieces = UtterancePieces(
+                config.piece_pause_ms, start_sample=before, delay_ms=config.piece_delay_ms
+            )
         self.activity_open = False
         self.manual_audio = bytearray()
         self.manual_rate_hz = 16000
@@ -213,8 +217,7 @@ class EmulatedConnection:
     async def send_pieces(self, pcm: bytes, *, turn_ended: bool) -> None:
         """Incremental inputTranscription: a piece per utterance heard (`_pieces.py`)."""
         if self.pieces is not None and self.vad is not None:
-            for text in self.pieces.texts(pcm, self.vad.sample_rate_hz, turn_ended=turn_ended):
-                await self.send({"serverContent": {"inputTranscription": {"text": text}}})
+            await self.pieces.send(self.send, pcm, self.vad.sample_rate_hz, turn_ended=turn_ended)
 
     async def interim(self, n_bytes: int, rate_hz: int) -> None:
         """Live captions: interimInputTranscription every `interim_ms` of speech."""

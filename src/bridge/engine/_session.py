@@ -125,7 +125,8 @@ class Session:
             on_reconnected=self._reconnected,
             keep_trying=keep_trying,
         )
-        self._attribution = Attribution(self.uplink.speakers)
+        lag_samples = engine.transcript_lag_ms * 16  # uplink positions are 16 kHz samples
+        self._attribution = Attribution(self.uplink.speakers, lag_samples=lag_samples)
         self._replies_cut = 0
         self._reask: str | None = None
         """The question of a reply the server cut short, to ask again on the next socket."""

@@ -14,7 +14,8 @@ Gemini loses who said what. `SpeakerTimeline` keeps it:
 
 `Attribution` estimates the span each incremental input transcription covers: the audio
 sent since the previous piece (the server transcribes what it has received; a piece
-arrives after its audio was sent, and the next piece starts where this one ended).
+arrives after its audio was sent, and the next piece starts where this one ended), less
+the last `lag_samples` when the service is known to transcribe that far behind.
 """
 
 from __future__ import annotations
@@ -141,12 +142,14 @@ class SpeakerTimeline:
 class Attribution:
     """Names the speakers of each incremental input transcription (see module docstring)."""
 
-    def __init__(self, timeline: SpeakerTimeline) -> None:
+    def __init__(self, timeline: SpeakerTimeline, *, lag_samples: int = 0) -> None:
         self._timeline = timeline
+        self.lag_samples = lag_samples
         self._heard_to = 0
         """Uplink position up to which audio was covered by earlier pieces."""
 
     def piece(self, sent_position: int) -> tuple[int, ...]:
         """A transcription piece arrived after uplink audio up to `sent_position` was sent."""
-        start, self._heard_to = self._heard_to, max(self._heard_to, sent_position)
+        end = max(self._heard_to, sent_position - self.lag_samples)
+        start, self._heard_to = self._heard_to, end
         return self._timeline.attribute(start, self._heard_to)
