@@ -95,6 +95,39 @@ def test_transcripts_in_the_group_name_each_speaker(run_virtual: Any) -> None:
     )
 
 
+def test_live_captions_through_the_bridge_show_who_speaks_then_the_transcript(
+    run_virtual: Any,
+) -> None:
+    alice = read_audio(DATA / "alice-en-16k.wav", RATE_HZ, 1)
+
+    async def scenario() -> EditLog:
+        loop = asyncio.get_running_loop()
+        calls, client = FakeCalls(), EditLog(VirtualClock())
+        users(client)
+        calls.participants = [participant(ME, BOT_SSRC - 2**32), participant(101, ALICE_SSRC)]
+        emulator_config = EmulatorConfig(piece_pause_ms=200, interim_ms=300, speed=4.0)
+        async with Emulator(emulator_config) as emulator:
+            config = BridgeConfig().with_overrides(
+                endpoint={"url": emulator.url}, telegram={"captions": True}
+            )
+            budget = AccountBudget(per_chat_interval_s=1.0, monotonic=loop.time)
+            bridge = ChatBridge(client, calls, CHAT_ID, config, loop_clock(), budget=budget)
+            await bridge.start()
+            await speak(calls, {ALICE_SSRC: alice + bytes(2 * RATE_HZ * 2)})
+            await calls.drain()
+            await bridge.stop()
+        return client
+
+    client = run_virtual(scenario(), timeout_s=120)
+    texts = [text for _, text in client.calls]
+    # Captions while Alice speaks, in the same message, replaced by her transcript.
+    first = next(i for i, text in enumerate(texts) if text.startswith("🗣 Alice: [speech"))
+    assert first > 0 and texts[0].startswith("🎙 Alice: [speaking"), texts
+    assert len(client.messages) == 1, client.messages
+    (final,) = client.messages.values()
+    assert final.startswith("🗣 Alice: [speech") and "🎙" not in final, final
+
+
 def user_piece(turn_id: int, *parts: tuple[tuple[int, ...], str]) -> Transcript:
     spoken = tuple(Spoken(ssrcs, text) for ssrcs, text in parts)
     return Transcript("user", turn_id, "".join(text for _, text in parts), False, spoken)

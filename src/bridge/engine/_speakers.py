@@ -23,8 +23,6 @@ from __future__ import annotations
 import math
 from collections import deque
 
-import numpy as np
-
 from _dsp import peak_abs
 
 MIN_SHARE = 0.3
@@ -79,7 +77,7 @@ class SpeakerTimeline:
         if level is None:
             level = self._levels[ssrc] = _Level()
         level.seen = self._marks
-        if peak_abs(np.frombuffer(pcm, dtype=np.int16)) >= self.threshold:
+        if peak_abs(pcm) >= self.threshold:
             level.loud_run += 1
             level.quiet_run = 0
             if not level.active and level.loud_run >= self.onset_frames:
