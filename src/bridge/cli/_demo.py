@@ -162,12 +162,7 @@ async def _demo(args: _Args, config: BridgeConfig) -> int:
         think_time_s=0.05, speed=1.2, silence_duration_ms=args.silence_ms
     )
     async with contextlib.AsyncExitStack() as stack:
-        if live:
-            where = f"Gemini Live ({config.gemini.model})"
-        else:
-            emulator = await stack.enter_async_context(Emulator(emulator_config))
-            config = config.with_overrides(endpoint={"url": emulator.url, "api_key": None})
-            where = f"the local emulator at {emulator.url}"
+        config, where = await demo_endpoint(stack, config, live, emulator_config)
         config = config.with_overrides(
             engine={"vad_duck": True},
             transport={"sample_rate_hz": RATE_HZ, "channels": 1},
@@ -196,6 +191,18 @@ async def _demo(args: _Args, config: BridgeConfig) -> int:
     _report(metrics, first, second, live, emulator_config, out, len(reply))
     heard_reply = not math.isnan(first.first_heard_s)
     return 0 if heard_reply and turns.interrupted else 1
+
+
+async def demo_endpoint(
+    stack: contextlib.AsyncExitStack, config: BridgeConfig, live: bool, emulator: EmulatorConfig
+) -> tuple[BridgeConfig, str]:
+    """`config` pointed at the local emulator (started on `stack`) unless `live`, and
+    where the demo talks to, as printed."""
+    if live:
+        return config, f"Gemini Live ({config.gemini.model})"
+    server = await stack.enter_async_context(Emulator(emulator))
+    config = config.with_overrides(endpoint={"url": server.url, "api_key": None})
+    return config, f"the local emulator at {server.url}"
 
 
 def _on_fatal(event: Event, fatal: asyncio.Future[str]) -> None:

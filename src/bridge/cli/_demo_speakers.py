@@ -17,13 +17,14 @@ import time
 
 from .._pacing import Monotonic
 from ..config import BridgeConfig
-from ..emulator import Emulator, EmulatorConfig
+from ..emulator import EmulatorConfig
 from ..engine import PlayoutClock, Session
 from ..engine.events import Event, Transcript, TurnEnded, TurnStarted
 from ..tools import builtin_tools
 from ..transports.audiofile import read_audio
 from ..transports.demo import TurnSignals
 from ..transports.group import GroupCall
+from ._demo import demo_endpoint, print_metrics
 
 RATE_HZ = 48_000
 SPEAKERS = {11: ("Alice", "data/alice-en-16k.wav"), 22: ("Bob", "data/bob-en-16k.wav")}
@@ -107,12 +108,7 @@ async def run_speakers(
     )
     printer = TranscriptPrinter(names)
     async with contextlib.AsyncExitStack() as stack:
-        if live:
-            where = f"Gemini Live ({config.gemini.model})"
-        else:
-            emulator = await stack.enter_async_context(Emulator(emulator_config))
-            config = config.with_overrides(endpoint={"url": emulator.url, "api_key": None})
-            where = f"the local emulator at {emulator.url}"
+        config, where = await demo_endpoint(stack, config, live, emulator_config)
         config = config.with_overrides(transport={"sample_rate_hz": RATE_HZ, "channels": 1})
         call = GroupCall(SPEAKERS, sample_rate_hz=RATE_HZ, monotonic=monotonic)
         print(f"demo: {' and '.join(names.values())} in one call with {where}")
@@ -138,8 +134,6 @@ async def run_speakers(
             await clock.aclose()
             printer.flush()
     print()
-    from ._demo import print_metrics
-
     print_metrics(session.metrics())
     missing = sorted(set(names.values()) - printer.named)
     if missing:
