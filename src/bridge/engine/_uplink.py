@@ -1,5 +1,8 @@
 """Uplink: speaker frames → mix → 48k→16k → ring buffer → one audio message per chunk.
 
+Before mixing, each speaker's frame updates `speakers` (`_speakers.SpeakerTimeline`:
+who is speaking over which uplink samples, for naming transcripts).
+
 The frame handler (`on_frame`) runs on the event loop for every 10 ms speaker frame and
 does no I/O: it mixes, resamples into the ring buffer and wakes the sender. With several
 speakers the mixer also needs the end of each 10 ms period: `run_mixer_period()` paces
