@@ -236,12 +236,20 @@ def test_the_emulator_sends_a_piece_per_utterance_naming_its_audio() -> None:
     assert texts == ["[speech 0.20-1.05 s] ", "[speech 1.25-1.45 s] "]
 
 
-@pytest.mark.parametrize("pause_ms", [0, 5])
-def test_the_emulator_refuses_a_tiny_piece_pause(pause_ms: int) -> None:
-    from bridge.protocol.errors import ConfigError
+@pytest.mark.parametrize(
+    ("option", "value", "problem"),
+    [
+        ("--piece-pause-ms", "5", "piece_pause_ms: must be >= 10, got 5"),
+        ("--piece-delay-ms", "-1", "piece_delay_ms: must be 0..10000, got -1"),
+    ],
+)
+def test_the_emulator_refuses_bad_piece_settings(
+    option: str, value: str, problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bridge.cli import main
 
-    with pytest.raises(ConfigError, match="piece_pause_ms: must be >= 10"):
-        EmulatorConfig(piece_pause_ms=pause_ms).validate()
+    assert main(["emulator", option, value]) != 0
+    assert problem in capsys.readouterr().err
 
 
 def test_demo_with_two_speakers_prints_lines_naming_each(
