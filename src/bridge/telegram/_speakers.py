@@ -4,9 +4,9 @@ The engine names speakers by ssrc. Which participant an ssrc is comes from the
 transport's `speakers` (filled from the participant list on joining and kept current by
 py-tgcalls' participant updates: an ssrc that left is removed, a reused one maps to its
 new owner), read when a transcript arrives, never cached here, so a mapping is never
-stale. Display names are looked up once per user id (`get_users`, or `get_chat` for a
-channel speaking in the call), by the transcript writer before it renders, never on the
-event path.
+stale. Display names (`_tools.display_name`, as `list_participants` names people to the
+model) are looked up once per user id (`get_users`, or `get_chat` for a channel speaking
+in the call), by the transcript writer before it renders, never on the event path.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from pyrogram.errors.rpc_error import RPCError
+
+from ._tools import display_name
 
 __all__ = ["SpeakerNames", "UsersApi"]
 
@@ -27,15 +29,6 @@ class UsersApi(Protocol):
 
     async def get_users(self, user_ids: Sequence[int]) -> Any: ...
     async def get_chat(self, chat_id: int) -> Any: ...
-
-
-def display_name(peer: Any) -> str:
-    """A user's first and last name (or a channel's title), else the @username."""
-    title = getattr(peer, "title", None)
-    if title:
-        return str(title)
-    name = " ".join(p for p in (peer.first_name, getattr(peer, "last_name", None)) if p)
-    return name or (f"@{peer.username}" if peer.username else f"user {peer.id}")
 
 
 class SpeakerNames:
@@ -63,12 +56,14 @@ class SpeakerNames:
             try:
                 found = await self._api.get_users(users)
                 for user in found if isinstance(found, list) else [found]:
-                    self._names[user.id] = display_name(user)
+                    if user is not None:
+                        self._names[user.id] = display_name(user)
             except RPCError as exc:
                 log.warning("could not look up %d participant name(s): %s", len(users), exc)
         for chat_id in (u for u in missing if u < 0):
             try:
-                self._names[chat_id] = display_name(await self._api.get_chat(chat_id))
+                title = (await self._api.get_chat(chat_id)).title
+                self._names[chat_id] = title or f"a channel ({chat_id})"
             except RPCError as exc:
                 log.warning("could not look up a channel speaking in the call: %s", exc)
         for user_id in missing:
