@@ -225,7 +225,13 @@ class TranscriptPoster:
             return render_turn(turn.texts, caption=None if caption is None else ("", caption[1]))
         speakers = [user for _, users in turn.parts for user in users]
         await names.resolve([*speakers, *(caption[0] if caption else ())])
-        parts = [(names.label(users), part.text) for part, users in turn.parts]
+        parts: list[Said] = []
+        for part, users in turn.parts:
+            who = names.label(users)
+            if parts and parts[-1][0] == who:  # e.g. the other speaker of a pair has left
+                parts[-1] = (who, parts[-1][1] + part.text)
+            else:
+                parts.append((who, part.text))
         said = None if caption is None else (names.label(caption[0]), caption[1])
         return render_turn(turn.texts, parts, said)
 
