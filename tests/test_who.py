@@ -226,6 +226,16 @@ def test_a_speaker_whose_frames_stop_stops_speaking() -> None:
     assert timeline.attribute(0, 14 * 160) == (7,)
 
 
+def test_an_ssrc_gone_for_a_minute_starts_afresh() -> None:
+    timeline = SpeakerTimeline(1000, forget_frames=3000)
+    click = np.full(480, 5000, np.int16).tobytes()
+    timeline.frame(7, click)  # its last frame before it left: one loud frame
+    for position in range(0, 3001 * 160, 160):  # a minute without it
+        timeline.mark(position, 160)
+    timeline.frame(7, click)  # reused: one click is still no speaker
+    assert timeline.active == ()
+
+
 def test_the_emulator_sends_a_piece_per_utterance_naming_its_audio() -> None:
     pieces_ = UtterancePieces(200)
     tone = (np.sin(np.arange(1600) / 3) * 8000).astype(np.int16).tobytes()  # 100 ms

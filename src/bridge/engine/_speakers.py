@@ -88,8 +88,6 @@ class SpeakerTimeline:
         level.quiet_run += 1
         if level.active and level.quiet_run >= self.hangover_frames:
             self._stop(ssrc)
-        elif level.quiet_run >= self.forget_frames:
-            del self._levels[ssrc]  # silent for a minute: an ssrc may be reused later
 
     def _stop(self, ssrc: int) -> None:
         self._levels[ssrc].active = False
@@ -102,6 +100,12 @@ class SpeakerTimeline:
             # No frames any more (left, muted, a dead stream): it stops speaking too.
             if self._marks - self._levels[ssrc].seen > self.hangover_frames:
                 self._stop(ssrc)
+        if self._marks % self.forget_frames == 0:  # ssrcs gone for a minute: forget them
+            gone = [
+                s for s, v in self._levels.items() if self._marks - v.seen >= self.forget_frames
+            ]
+            for ssrc in gone:
+                del self._levels[ssrc]
         ssrcs = self._active
         if not ssrcs or n_samples <= 0:
             return
