@@ -120,6 +120,8 @@ class EngineConfig:
         "send interrupted for it); 0 = off",
     )
     speaker_idle_ms: int = _setting(200, _range(20, 10_000), "forget a silent ssrc after this")
+    transcript_lag_ms: int = _setting(0, _range(0, 5000),
+        "how far input transcription runs behind the audio (names speakers)")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,9 @@ class TelegramConfig:
     voice_notes: str = _setting("allowlist", _one_of("allowlist", "contacts", "anyone"),
         "who gets a reply to a private voice note (groups: the /gemini rule)")  # fmt: skip
     voice_note_concurrency: int = _setting(2, _range(1, 64), "voice notes answered at once")
+    speaker_names: bool = _setting(True, None, "transcripts name who spoke (🗣 Alice: ...)")
+    captions: bool = _setting(False, None, "edit each turn's message as people speak; "
+        "ignored in groups with slow mode")  # fmt: skip
 
 
 # Applied in this order, so a later name wins: GEMINI_API_KEY over GOOGLE_API_KEY (google-genai

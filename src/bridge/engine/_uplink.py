@@ -1,5 +1,8 @@
 """Uplink: speaker frames → mix → 48k→16k → ring buffer → one audio message per chunk.
 
+Before mixing, each speaker's frame updates `speakers` (`_speakers.SpeakerTimeline`:
+who is speaking over which uplink samples, for naming transcripts).
+
 The frame handler (`on_frame`) runs on the event loop for every 10 ms speaker frame and
 does no I/O: it mixes, resamples into the ring buffer and wakes the sender. With several
 speakers the mixer also needs the end of each 10 ms period: `run_mixer_period()` paces
@@ -26,6 +29,7 @@ from _dsp import Resampler, RingBuffer
 from .._pacing import Monotonic, Pacer, Sleep
 from ._metrics import Histogram
 from ._mixer import UplinkMixer
+from ._speakers import SpeakerTimeline
 from ._vad import EnergyVad
 
 log = logging.getLogger(__name__)
@@ -68,6 +72,8 @@ class Uplink:
             int(ring_capacity_s * GEMINI_INPUT_RATE_HZ), channels=1, overflow="drop_oldest"
         )
         self.vad = vad
+        self.speakers = SpeakerTimeline(vad.threshold)
+        """Who spoke over which uplink samples (`_resampled` positions)."""
         self.ready = asyncio.Event()
         """Set when at least one chunk is waiting (or on connect), cleared by the sender."""
         self.send_lock = asyncio.Lock()
@@ -86,10 +92,16 @@ class Uplink:
         """Audio waiting in the ring."""
         return self.ring.available * 1000 / GEMINI_INPUT_RATE_HZ
 
+    @property
+    def sent_position(self) -> int:
+        """Uplink samples produced and no longer waiting in the ring (sent or dropped)."""
+        return self._resampled - self.ring.available
+
     def on_frame(self, ssrc: int, pcm: bytes) -> None:
         """Transport frame handler. Raises `FrameSizeError` for a wrong-sized frame."""
         started_ns = time.perf_counter_ns()
-        self.mixer.push(ssrc, pcm)
+        self.mixer.push(ssrc, pcm)  # first: it refuses a wrong-sized frame
+        self.speakers.frame(ssrc, pcm)
         self._pending_ns += time.perf_counter_ns() - started_ns
 
     def tick(self) -> None:
@@ -113,6 +125,7 @@ class Uplink:
         ring = self.ring
         before = ring.available
         ring.write(frame.data)
+        self.speakers.mark(self._resampled, n)
         self._resampled += n
         chunk = self.chunk_samples
         # One completion time per whole chunk, to measure frame-in → bytes-on-socket.
