@@ -117,6 +117,11 @@ class EngineConfig:
         "send interrupted for it); 0 = off",
     )
     speaker_idle_ms: int = _setting(200, _range(20, 10_000), "forget a silent ssrc after this")
+    uplink_gate: bool = _setting(True, None, "send the uplink only while someone speaks")
+    uplink_pre_roll_ms: int = _setting(400, _range(300, 5000), "gate: audio sent before speech")
+    uplink_pause_ms: int = _setting(
+        1000, _range(300, 10_000), "gate: quiet after speech before audioStreamEnd"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,9 @@ from ._wire import WireError, b64decode, close_reason, decode_message, rate_from
 
 log = logging.getLogger(__name__)
 
+AUDIO_TOKENS_PER_S = 25
+"""What the Live API bills per second of audio, input and output."""
+
 
 class EmulatedConnection:
     """Serves one WebSocket after its setup was accepted."""
@@ -62,6 +65,9 @@ class EmulatedConnection:
         """Audio of the turn being spoken, for interim transcriptions."""
         self.server_closed = False
         """Whether this side ended the connection (a reply cut then is the server's doing)."""
+        self.unbilled_audio_s = 0.0
+        """Input audio received since the last usage report: billed by duration, speech
+        or silence alike."""
 
     async def send(self, message: dict[str, Any]) -> None:
         """Server JSON goes out in binary frames, as Google sends it."""
@@ -177,6 +183,7 @@ class EmulatedConnection:
             self.start_reply(self.new_turn(bytes(speech), self.vad.sample_rate_hz))
 
     async def audio(self, pcm: bytes, rate_hz: int) -> None:
+        self.unbilled_audio_s += len(pcm) / 2 / rate_hz
         self.record.uplink_audio += pcm
         self.record.uplink_audio_by_connection[-1] += len(pcm)
         if self.config.record_audio_s is not None:
@@ -246,6 +253,25 @@ class EmulatedConnection:
             if future is not None and not future.done():
                 future.set_result(response)
 
+    def usage(self, turn: TurnRecord) -> dict[str, Any]:
+        """`usageMetadata` for a turn: input audio received since the last report (all
+        of it, silence included) and the reply audio sent, each at `AUDIO_TOKENS_PER_S`
+        as the service bills them; text at one token per four characters."""
+        audio_in = round(self.unbilled_audio_s * AUDIO_TOKENS_PER_S)
+        self.unbilled_audio_s = 0.0
+        text_in = -(-len(turn.text or "") // 4)
+        audio_out = round(turn.reply_audio_bytes / 2 / REPLY_RATE_HZ * AUDIO_TOKENS_PER_S)
+        prompt: list[dict[str, Any]] = [{"modality": "AUDIO", "tokenCount": audio_in}]
+        if text_in:
+            prompt.append({"modality": "TEXT", "tokenCount": text_in})
+        return {
+            "promptTokenCount": audio_in + text_in,
+            "responseTokenCount": audio_out,
+            "totalTokenCount": audio_in + text_in + audio_out,
+            "promptTokensDetails": prompt,
+            "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": audio_out}],
+        }
+
     def new_turn(self, audio: bytes, rate_hz: int, text: str | None = None) -> TurnRecord:
         turn = TurnRecord(
             index=len(self.record.turns),
@@ -289,7 +315,10 @@ class EmulatedConnection:
             turn.interrupted = True
             self.current_turn = None
         await self.send({"serverContent": {"interrupted": True}})
-        await self.send({"serverContent": {"turnComplete": True}})
+        message: dict[str, Any] = {"serverContent": {"turnComplete": True}}
+        if turn is not None:
+            message["usageMetadata"] = self.usage(turn)
+        await self.send(message)
 
     def function_for(self, turn: TurnRecord) -> str | None:
         if not self.functions:
@@ -363,14 +392,7 @@ class EmulatedConnection:
             )
         await self.send({"serverContent": {"generationComplete": True}})
         await self.send(
-            {
-                "serverContent": {"turnComplete": True},
-                "usageMetadata": {
-                    "promptTokenCount": len(turn.audio) // 1280 + len(turn.text or ""),
-                    "responseTokenCount": turn.reply_audio_bytes // 1920,
-                    "totalTokenCount": len(turn.audio) // 1280 + turn.reply_audio_bytes // 1920,
-                },
-            }
+            {"serverContent": {"turnComplete": True}, "usageMetadata": self.usage(turn)}
         )
         self.current_turn = None
         if config.record_audio_s is not None:

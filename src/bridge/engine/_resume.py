@@ -14,12 +14,18 @@ from ._vad import EnergyVad
 
 
 class ResumePolicy:
-    """A pause: no reply being generated, no tool running, nobody talking, nothing unanswered."""
+    """A pause: no reply being generated, no tool running, nobody talking, nothing
+    unanswered, and (with the uplink gate) the last stretch of audio ended."""
 
     def __init__(
-        self, vad: EnergyVad, generating: Callable[[], bool], tools_busy: Callable[[], bool]
+        self,
+        vad: EnergyVad,
+        generating: Callable[[], bool],
+        tools_busy: Callable[[], bool],
+        in_stretch: Callable[[], bool] = lambda: False,
     ) -> None:
         self._vad = vad
+        self._in_stretch = in_stretch
         self._generating = generating
         self._tools_busy = tools_busy
         self._answered_s = -math.inf
@@ -37,4 +43,5 @@ class ResumePolicy:
         vad = self._vad
         # `last_speech_s`, not `last_loud_s`: a lone click is not a question to wait for.
         unanswered = not math.isnan(vad.last_speech_s) and vad.last_speech_s > self._answered_s
-        return not (self.busy() or vad.active or unanswered)
+        # The uplink gate's stretch ends first: its end mark belongs on this socket.
+        return not (self.busy() or vad.active or unanswered or self._in_stretch())

@@ -40,6 +40,7 @@ from ..protocol import (
     ToolCall,
     ToolCallCancellation,
     TurnComplete,
+    UsageMetadata,
 )
 from ..tools import ToolRegistry
 from ..transports import Transport
@@ -109,7 +110,12 @@ class Session:
         self._state = "new"
         self._turns = Turns(self.downlink, publisher, stats, vad, monotonic)
         self._barge_in = BargeIn(engine, vad, self.downlink, self._turns, stats)
-        self._resume = ResumePolicy(vad, lambda: protocol.generating, lambda: bool(self._tools))
+        self._resume = ResumePolicy(
+            vad,
+            lambda: protocol.generating,
+            lambda: bool(self._tools),
+            lambda: self.uplink.in_stretch,
+        )
         self._link = Link(
             config=config,
             protocol=protocol,
@@ -351,3 +357,5 @@ class Session:
                 self._tools.cancel(call_id, "cancelled by the server")
         elif kind is GoAway:
             self._link.go_away()
+        elif kind is UsageMetadata:
+            self.stats.usage.add(event)  # type: ignore[arg-type]
