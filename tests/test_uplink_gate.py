@@ -15,6 +15,7 @@ import numpy.typing as npt
 import pytest
 
 from _dsp import Resampler
+from bridge.config import BridgeConfig, ConfigError
 from bridge.engine._gate import UplinkGate
 from bridge.engine._uplink import Mark, Uplink
 from bridge.engine._vad import EnergyVad
@@ -23,6 +24,7 @@ RATE_HZ = 48_000
 FRAME = RATE_HZ // 100
 FRAME16 = 160
 PRE_ROLL_MS = 300
+HANGOVER_MS = 700
 PAUSE_MS = 1000
 
 
@@ -44,7 +46,13 @@ def make_uplink(clock: Clock, *, gate: bool = True) -> Uplink:
         vad=vad,
         idle_ticks=20,
         histogram_capacity=64,
-        gate=UplinkGate(vad, pre_roll_ms=PRE_ROLL_MS, pause_ms=PAUSE_MS, sample_rate_hz=16_000)
+        gate=UplinkGate(
+            vad,
+            pre_roll_ms=PRE_ROLL_MS,
+            hangover_ms=HANGOVER_MS,
+            pause_ms=PAUSE_MS,
+            sample_rate_hz=16_000,
+        )
         if gate
         else None,
         monotonic=clock,
@@ -149,12 +157,12 @@ def test_speech_goes_out_with_its_pre_roll_then_the_pause_then_the_stream_end() 
     assert wire.marks == ["start", "end"]
     [stretch] = wire.stretches()
     # Sample for sample: what the whole uplink would have sent, from `pre_roll_ms` before
-    # the first loud frame to `pause_ms` after the last one (within a few frames).
+    # the first loud frame to `hangover_ms` after the last one (within a few frames).
     whole = as16(said)
     first = 2 * 16_000 - PRE_ROLL_MS * 16
     assert np.array_equal(stretch, whole[first : first + stretch.size])
-    pause_samples = first + stretch.size - 3 * 16_000
-    assert PAUSE_MS * 16 <= pause_samples <= PAUSE_MS * 16 + 3 * FRAME16
+    quiet_samples = first + stretch.size - 3 * 16_000
+    assert HANGOVER_MS * 16 <= quiet_samples <= HANGOVER_MS * 16 + 3 * FRAME16
     assert uplink.stream_ends == 1 and uplink.gate is not None and uplink.gate.opens == 1
 
 
@@ -180,9 +188,16 @@ def test_the_pre_roll_after_a_recent_close_holds_only_audio_not_sent() -> None:
     play(uplink, clock, said)
     drain(uplink, wire)
     assert wire.marks == ["start", "end", "start", "end"]
-    # Nothing twice, nothing reordered: the stretches are consecutive in the input.
+    # Nothing twice, nothing reordered: each stretch is a piece of the input, the second
+    # one after the first, beginning where the first one's stretch ended.
+    whole = as16(said)
+    one, two = wire.stretches()
     start = int(0.5 * 16_000) - PRE_ROLL_MS * 16
-    assert np.array_equal(wire.audio, as16(said)[start : start + wire.audio.size])
+    assert np.array_equal(one, whole[start : start + one.size])
+    ended = int((0.8 + PAUSE_MS / 1000) * 16_000)  # the last loud frame + the pause
+    at = uplink.stretches[1][1]
+    assert ended <= at <= ended + 2 * FRAME16
+    assert np.array_equal(two, whole[at : at + two.size])
 
 
 def test_a_muted_room_still_gets_its_stream_end() -> None:
@@ -228,6 +243,10 @@ def test_with_the_gate_off_every_sample_goes_out_and_no_mark() -> None:
     assert wire.marks == [] and np.array_equal(wire.audio, as16(said))
 
 
-def test_negative_gate_settings_are_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="pre_roll_ms and pause_ms"):
-        UplinkGate(EnergyVad(), pre_roll_ms=-1, pause_ms=1000, sample_rate_hz=16_000)
+def test_gate_settings_out_of_order_are_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="hangover_ms <= pause_ms"):
+        UplinkGate(
+            EnergyVad(), pre_roll_ms=300, hangover_ms=1200, pause_ms=1000, sample_rate_hz=16_000
+        )
+    with pytest.raises(ConfigError, match=r"engine\.uplink_hangover_ms"):
+        BridgeConfig().with_overrides(engine={"uplink_hangover_ms": 1500, "uplink_pause_ms": 1000})

@@ -135,6 +135,7 @@ def audio_paths(
         gate=UplinkGate(
             vad,
             pre_roll_ms=engine.uplink_pre_roll_ms,
+            hangover_ms=engine.uplink_hangover_ms,
             pause_ms=engine.uplink_pause_ms,
             sample_rate_hz=GEMINI_INPUT_RATE_HZ,
         )

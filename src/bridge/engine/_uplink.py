@@ -9,7 +9,7 @@ ring only once the socket has taken them, so audio produced while there is no
 connection (goAway, a drop) waits in the ring and goes out, once and in order, on the
 next connection. When the ring is full the oldest audio is dropped and counted.
 
-With a `gate` (`_gate.UplinkGate`), only speech (with its pre-roll and the pause after
+With a `gate` (`_gate.UplinkGate`), only speech (with its pre-roll and the quiet after
 it) reaches the ring. Where a stretch of sent audio starts and ends is marked by its
 position in the sent stream; the sender sends each mark, in order with the audio, as
 the control message `control(kind)` builds for it ("start": `activityStart` in manual
@@ -49,6 +49,8 @@ SendMessage = Callable[[bytes], Awaitable[None]]
 Mark = Literal["start", "end"]
 Control = Callable[[Mark], bytes | None]
 """Builds the message for a gate mark, or None when the mark needs none."""
+_Mark = Literal["start", "end", "hold"]
+"""In the ring's order: "hold" only makes the audio before it go out, a short chunk too."""
 
 
 class Uplink:
@@ -93,7 +95,7 @@ class Uplink:
         self._pending_ns = 0
         # (sent-stream position of a whole chunk's end, when its last frame came in)
         self._chunk_done: deque[tuple[int, float]] = deque()
-        self._marks: deque[tuple[int, Mark]] = deque()
+        self._marks: deque[tuple[int, _Mark]] = deque()
         self._stretch_open = False
         """A "start" mark was sent and its "end" not yet."""
         self.written_samples = 0
@@ -131,7 +133,7 @@ class Uplink:
             self._first_tick_s = now_s
         self._last_tick_s = now_s
         if self.gate is not None:
-            self._close_if_due(now_s)
+            self._step_gate(now_s)
         self._pending_ns += time.perf_counter_ns() - started_ns
 
     @property
@@ -167,17 +169,19 @@ class Uplink:
         gate = self.gate
         if gate is None:
             self._write(frame, now_s)
-        elif gate.is_open:
+        elif gate.sending:
             self._write(frame, now_s)
-            self._close_if_due(now_s)
+            self._step_gate(now_s)
         elif started:
-            held = gate.open()
+            held, new = gate.open()
             self.stretches.append((self.written_samples, self.captured_samples - n - held.size))
-            self._marks.append((self.written_samples, "start"))
+            if new:
+                self._marks.append((self.written_samples, "start"))
             self._write(held, now_s)
             self._write(frame, now_s)
         else:
             gate.hold(frame)
+            self._step_gate(now_s)
 
     def _write(self, pcm: npt.NDArray[np.int16], now_s: float) -> None:
         n = pcm.size
@@ -197,12 +201,13 @@ class Uplink:
         if ring.available >= chunk:
             self.ready.set()
 
-    def _close_if_due(self, now_s: float) -> None:
+    def _step_gate(self, now_s: float) -> None:
         gate = self.gate
-        if gate is not None and gate.due_to_close(now_s):
-            gate.close()
+        step = gate.step(now_s) if gate is not None else None
+        if step is not None:
+            # The sending stopped: its last short chunk goes out now, not with the next.
             self._chunk_done.append((self.written_samples, now_s))
-            self._marks.append((self.written_samples, "end"))
+            self._marks.append((self.written_samples, step))
             self.ready.set()
 
     async def send_pending(
@@ -232,12 +237,13 @@ class Uplink:
                 position = self.written_samples - ring.available
                 if marks and marks[0][0] <= position:
                     kind = marks[0][1]
-                    message = control(kind) if control is not None else None
+                    message = control(kind) if control is not None and kind != "hold" else None
                     if message is not None:
                         await send(message)
                     marks.popleft()
-                    self._stretch_open = kind == "start"
-                    self.stream_ends += kind == "end"
+                    if kind != "hold":
+                        self._stretch_open = kind == "start"
+                        self.stream_ends += kind == "end"
                     continue
                 available = ring.available
                 to_mark = marks[0][0] - position if marks else available + 1
