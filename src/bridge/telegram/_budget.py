@@ -10,9 +10,10 @@ FloodWait seen by any chat holds every chat back for the time Telegram asked.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
-from .._pacing import Monotonic
+from .._pacing import Monotonic, Sleep
 
 __all__ = ["AccountBudget"]
 
@@ -48,6 +49,12 @@ class AccountBudget:
             self._account_last_s + self.account_interval_s,
             self._held_until_s,
         )
+
+    async def turn(self, chat: int | str, sleep: Sleep = asyncio.sleep) -> None:
+        """Wait until a call for `chat` may be made, and record it as made."""
+        while (wait_s := self.ready_at(chat) - self._monotonic()) > 0:
+            await sleep(wait_s)
+        self.spend(chat)
 
     def spend(self, chat: int | str) -> None:
         """Record a call for `chat` made now."""

@@ -33,7 +33,7 @@ from ..engine import PlayoutClock, endpoint, live_config
 from ..transports.tgcalls import GroupCallError, VoiceCalls, fit_participants_callback
 from ._access import AccessPolicy, chat_id_of
 from ._budget import AccountBudget
-from ._chat import ChatBridge, SessionFactory, default_session, meet_chat
+from ._chat import ChatBridge, SessionFactory, default_session, meet_chat, usage_text
 from ._credentials import TelegramCredentials
 from ._errors import SESSION_ERRORS, SessionRevokedError, TelegramConnectError, session_problem
 from ._voicenote import (
@@ -296,6 +296,11 @@ class TelegramRunner:
         name = (message.command or [""])[0].lower()
         if not await self.access.allows(self.client, message):
             await self._reply(message, "Only group admins (or allowlisted users) can do that.")
+            return
+        if name == "gemini" and (message.command or [])[1:2] == ["usage"]:
+            bridge = self._find(chat_id)
+            await self.budget.turn(chat_id)
+            await self._reply(message, usage_text(bridge.usage() if bridge else None))
             return
         if name == "stop":
             stopped = await self.stop_chat(chat_id)
