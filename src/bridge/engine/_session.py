@@ -156,6 +156,11 @@ class Session:
                 "context-window compression is off (gemini.context_compression_tokens = 0): "
                 "the Live service ends audio sessions after 15 minutes"
             )
+        if not (self.config.gemini.automatic_activity_detection or self.config.engine.uplink_gate):
+            log.warning(
+                "no turn will end: without automatic activity detection the uplink gate "
+                "marks turns (activityStart/End), and engine.uplink_gate is off"
+            )
         try:
             conn = await self._link.open()
         except BaseException:
