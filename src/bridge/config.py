@@ -40,6 +40,7 @@ from typing import Any, Self
 
 from ._secret import Secret
 from ._settings import Check, InvalidSetting, _convert, _nonempty, _one_of, _range, _setting, _url
+from ._tools_settings import ToolsConfig
 from .protocol.errors import ConfigError
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "InvalidSetting",
     "MetricsConfig",
     "TelegramConfig",
+    "ToolsConfig",
     "TransportConfig",
 ]
 
@@ -184,6 +186,7 @@ class BridgeConfig:
     transport: TransportConfig = field(default_factory=TransportConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    tools: ToolsConfig = field(default_factory=ToolsConfig)
 
     def __post_init__(self) -> None:
         for section in dataclasses.fields(self):
@@ -288,6 +291,7 @@ _SECTIONS: dict[str, type] = {
     "transport": TransportConfig,
     "metrics": MetricsConfig,
     "telegram": TelegramConfig,
+    "tools": ToolsConfig,
 }
 
 
