@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import selectors
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 import pytest
@@ -117,10 +117,11 @@ def stall(seconds: float) -> None:
     loop.advance(seconds)
 
 
-def gated(captured: bytes, stretches: list[tuple[int, int]], n_sent: int) -> bytes:
+def gated(captured: bytes, stretches: Iterable[tuple[int, int]], n_sent: int) -> bytes:
     """What of `captured` (a whole 16 kHz uplink) the uplink gate let through: each
     stretch (`Uplink.stretches`: sent and captured sample where it starts) up to the
     next one, the last up to `n_sent` samples sent in all."""
+    stretches = list(stretches)
     ends = [sent for sent, _ in stretches[1:]] + [n_sent]
     return b"".join(
         captured[2 * at : 2 * (at + end - sent)]

@@ -17,7 +17,7 @@ every move; the bridge never cuts a reply being played; the call is alive at the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ class Call:
     """Frame index at which each question started."""
     events: list[Event]
     counters: dict[str, int]
-    stretches: list[tuple[int, int]]
+    stretches: Iterable[tuple[int, int]]
     """Where each stretch of audio the uplink gate let through starts (sent, captured)."""
     last_answered: bool
     """The question asked after the hour was answered."""

@@ -125,8 +125,8 @@ def test_admins_read_a_chats_usage_and_others_are_refused(run: Any) -> None:
             bridge.session.add_listener(
                 lambda event: answered.set() if isinstance(event, TurnEnded) else None
             )
-            silence = np.zeros(RATE_HZ, np.int16)
-            await speak(calls, {1001: np.concatenate([silence, sine(200, RATE_HZ, 0.5), silence])})
+            said = [np.zeros(RATE_HZ // 2, np.int16), sine(200, RATE_HZ * 6 // 10, 0.5)]
+            await speak(calls, {1001: np.concatenate([*said, np.zeros(RATE_HZ, np.int16)])})
             await answered.wait()
             await asyncio.sleep(0.3)  # the usage report follows the turn's end
             turns: list[int] = []  # the budget's turns taken by commands
@@ -150,8 +150,8 @@ def test_admins_read_a_chats_usage_and_others_are_refused(run: Any) -> None:
     assert refused == "Only group admins (or allowlisted users) can do that."
     assert answer == usage_text(usage)
     # The emulator billed 25 tokens a second of the audio the gate let through: the
-    # second of speech with its pre-roll and hangover, not the seconds of silence.
+    # 0.6 s of speech with its 0.4 s pre-roll and 0.6 s hangover, not the silence.
     sent_s = usage["uplink_audio_sent_ms"] / 1000
-    assert 1.5 < sent_s < 2.2 and usage["call_ms"] > 2500
+    assert 1.4 < sent_s < 1.8 and usage["call_ms"] > 2000
     assert usage["prompt_tokens_audio"] == pytest.approx(25 * sent_s, abs=2)
     assert usage["response_tokens"] > 0 and turns == [CHAT_ID]

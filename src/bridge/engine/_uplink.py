@@ -49,6 +49,7 @@ SendMessage = Callable[[bytes], Awaitable[None]]
 Mark = Literal["start", "end"]
 Control = Callable[[Mark], bytes | None]
 """Builds the message for a gate mark, or None when the mark needs none."""
+MAX_STRETCHES_KEPT = 4096
 _Mark = Literal["start", "end", "hold"]
 """In the ring's order: "hold" only makes the audio before it go out, a short chunk too."""
 
@@ -105,8 +106,9 @@ class Uplink:
         self.sent_samples = 0
         self.stream_ends = 0
         """"end" marks sent (`audioStreamEnd` / `activityEnd`)."""
-        self.stretches: list[tuple[int, int]] = []
-        """(sent-stream position, captured position) where each gated stretch starts."""
+        self.stretches: deque[tuple[int, int]] = deque(maxlen=MAX_STRETCHES_KEPT)
+        """(sent-stream position, captured position) where each of the latest gated
+        stretches (or its resumption after a hold) starts: maps sent audio to the call."""
         self._first_tick_s = math.nan
         self._last_tick_s = math.nan
         self.bytes_sent = 0
