@@ -212,6 +212,26 @@ def test_a_muted_room_still_gets_its_stream_end() -> None:
     assert wire.items[-1] == "end"
 
 
+def test_a_word_said_right_after_everyone_was_muted_is_sent_whole() -> None:
+    clock = Clock()
+    uplink, wire = make_uplink(clock), Wire()
+    before = np.concatenate([noise(0.5, -60.0, 16), tone(0.5)])
+    play(uplink, clock, before)
+    for _ in range(HANGOVER_MS // 10 + 5):  # muted: ticks, no frames, past the hangover
+        uplink.tick()
+        clock.now_s += 0.010
+    word = np.concatenate([tone(0.5), noise(2.0, -60.0, 17)])
+    play(uplink, clock, word)
+    drain(uplink, wire)
+    # The word after the mute is heard from its first sample, in the same stretch: the
+    # server hears the two words back to back, as the microphones gave them.
+    assert wire.marks == ["start", "end"]
+    start = int(0.5 * 16_000) - PRE_ROLL_MS * 16
+    whole = as16(np.concatenate([before, word]))
+    assert np.array_equal(wire.audio, whole[start : start + wire.audio.size])
+    assert wire.audio.size > (before.size + word.size // 4) // 3
+
+
 def test_audio_and_marks_not_taken_by_a_dead_socket_go_out_once_on_the_next() -> None:
     clock = Clock()
     uplink, wire = make_uplink(clock), Wire()

@@ -94,14 +94,15 @@ class UplinkGate:
             return None
         quiet_s = now_s - self._vad.last_speech_s
         if not quiet_s >= self.pause_s and not math.isnan(quiet_s):
-            if self.sending and quiet_s >= self.hangover_s:
-                self.sending = False
-                self.pre_roll.clear()  # all sent: the pre-roll starts from here
-                return "hold"
-            return None
-        self.sending = self.is_open = False
-        self.pre_roll.clear()
-        # With frames flowing the VAD's hangover ended long ago; with none (every
+            if not (self.sending and quiet_s >= self.hangover_s):
+                return None
+            step: Step = "hold"
+        else:
+            step = "end"
+            self.is_open = False
+        self.sending = False
+        self.pre_roll.clear()  # all sent: the pre-roll starts from here
+        # With frames flowing the VAD's own hangover ended long ago; with none (every
         # microphone muted) it never saw the quiet: end it, so the next word starts it.
         self._vad.end_activity()
-        return "end"
+        return step
