@@ -22,8 +22,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from ntgcalls import MediaSource
-from pyrogram import Client, raw
-from pyrogram.enums import ChatMemberStatus
+from pyrogram import Client, raw, types
+from pyrogram.enums import ChatMemberStatus, ChatType
 from pyrogram.errors import PeerIdInvalid
 from pytgcalls import PyTgCalls
 from pytgcalls.exceptions import NoActiveGroupCall, NotInCallError
@@ -160,6 +160,11 @@ class FakeClient:
         self._next = 1
         self.storage = self  # the peer cache: the chats this account has met
         self.known_peers = {CHAT_ID, -1002, -100999}
+        self.users = {42: types.User(id=42, first_name="Dana")}
+        """The accounts `get_users` knows (real pyrogram `User`s): 42 is in `FakeCalls`."""
+        self.user_lookups: list[list[int]] = []
+        self.slow_mode_delay_s: int | None = None
+        """The groups' `Chat.slow_mode_delay` (None: slow mode off)."""
 
     async def get_peer_by_id(self, peer_id: int) -> Any:
         if peer_id not in self.known_peers:
@@ -182,6 +187,17 @@ class FakeClient:
 
     async def stop(self) -> None:
         self.stopped = True
+
+    async def get_users(self, user_ids: list[int]) -> list[types.User]:
+        self.user_lookups.append(list(user_ids))
+        return [self.users[u] for u in user_ids if u in self.users]
+
+    async def get_chat(self, chat_id: int | str) -> types.Chat:
+        if chat_id not in self.known_peers:
+            raise PeerIdInvalid()
+        return types.Chat(
+            id=int(chat_id), type=ChatType.SUPERGROUP, slow_mode_delay=self.slow_mode_delay_s
+        )
 
     async def download_media(self, message: Any, in_memory: bool = False) -> Any:
         assert in_memory

@@ -102,7 +102,7 @@ def test_a_question_in_the_voice_chat_is_answered_paced_and_transcribed(
         assert in_window <= 7, f"{in_window} frames sent within 50 ms"
     # The turn was posted as one message, and the call was left.
     (message,) = client.messages.values()
-    assert message.startswith("🗣 hello gemini\n🤖 [echo 0.6")
+    assert message.startswith("🗣 Dana: hello gemini\n🤖 [echo 0.6")
     assert calls.left == [CHAT_ID]
     # The Gemini key went to the server in a header, and nowhere else.
     assert record.setup and API_KEY not in caplog.text

@@ -244,6 +244,9 @@ def test_audio_and_marks_not_taken_by_a_dead_socket_go_out_once_on_the_next() ->
     play(uplink, clock, said[48_000:])
     with pytest.raises(ConnectionError):
         drain(uplink, wire)
+    # Speaker timelines count captured samples: the first unsent one is where it was said.
+    first = int(0.5 * 16_000) - PRE_ROLL_MS * 16
+    assert uplink.sent_position == first + sent_before
     wire.fail = False
     uplink.reconnected()  # the stretch is opened again on the new socket
     drain(uplink, wire)
@@ -252,6 +255,7 @@ def test_audio_and_marks_not_taken_by_a_dead_socket_go_out_once_on_the_next() ->
     begin = int(0.5 * 16_000) - PRE_ROLL_MS * 16
     assert np.array_equal(wire.audio, whole[begin : begin + wire.audio.size])
     assert uplink.ring.available == 0
+    assert uplink.sent_position == uplink.captured_samples - uplink.gate.pre_roll.available  # type: ignore[union-attr]
 
 
 def test_with_the_gate_off_every_sample_goes_out_and_no_mark() -> None:

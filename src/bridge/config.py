@@ -127,6 +127,8 @@ class EngineConfig:
     uplink_pause_ms: int = _setting(
         1000, _range(300, 10_000), "gate: quiet after speech before audioStreamEnd"
     )
+    transcript_lag_ms: int = _setting(0, _range(0, 5000),
+        "how far input transcription runs behind the audio (names speakers)")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,9 @@ class TelegramConfig:
     voice_notes: str = _setting("allowlist", _one_of("allowlist", "contacts", "anyone"),
         "who gets a reply to a private voice note (groups: the /gemini rule)")  # fmt: skip
     voice_note_concurrency: int = _setting(2, _range(1, 64), "voice notes answered at once")
+    speaker_names: bool = _setting(True, None, "transcripts name who spoke (🗣 Alice: ...)")
+    captions: bool = _setting(False, None, "edit each turn's message as people speak; "
+        "ignored in groups with slow mode")  # fmt: skip
 
 
 # Applied in this order, so a later name wins: GEMINI_API_KEY over GOOGLE_API_KEY (google-genai

@@ -85,6 +85,13 @@ def register(subparsers: Subparsers) -> None:
         help="with --via ntgcalls: N users, each in its own call with its own session, in "
         "this process; users and emulator in other processes; prints a capacity table",
     )
+    parser.add_argument(
+        "--speakers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="2: two people (two voices, two ssrcs) in one call; transcripts name each",
+    )
     parser.set_defaults(handler=main)  # fmt: skip
 
 
@@ -97,6 +104,7 @@ class _Args:
     input: str | None
     silence_ms: int
     sessions: int
+    speakers: int
 
 
 def main(parsed: argparse.Namespace) -> int:
@@ -117,8 +125,16 @@ def main(parsed: argparse.Namespace) -> int:
         print(f"demo --sessions {args.sessions}: needs --via ntgcalls and the local emulator "
               "(no --live)", file=sys.stderr)  # fmt: skip
         return 2
+    if args.speakers not in (1, 2) or (args.speakers == 2 and (args.via != "wav" or args.input)):
+        print(f"demo --speakers {args.speakers}: N is 1 or 2; 2 plays its own voices in an "
+              "in-memory call (no --input, --via wav)", file=sys.stderr)  # fmt: skip
+        return 2
     try:
-        if args.sessions > 1:
+        if args.speakers == 2:
+            from ._demo_speakers import run_speakers
+
+            code = run(run_speakers(config, live=args.live, silence_ms=args.silence_ms))
+        elif args.sessions > 1:
             from ._capacity import run_capacity
 
             speech = _load_speech(args.input, RATE_HZ, 1)
@@ -146,12 +162,7 @@ async def _demo(args: _Args, config: BridgeConfig) -> int:
         think_time_s=0.05, speed=1.2, silence_duration_ms=args.silence_ms
     )
     async with contextlib.AsyncExitStack() as stack:
-        if live:
-            where = f"Gemini Live ({config.gemini.model})"
-        else:
-            emulator = await stack.enter_async_context(Emulator(emulator_config))
-            config = config.with_overrides(endpoint={"url": emulator.url, "api_key": None})
-            where = f"the local emulator at {emulator.url}"
+        config, where = await demo_endpoint(stack, config, live, emulator_config)
         config = config.with_overrides(
             engine={"vad_duck": True},
             transport={"sample_rate_hz": RATE_HZ, "channels": 1},
@@ -180,6 +191,18 @@ async def _demo(args: _Args, config: BridgeConfig) -> int:
     _report(metrics, first, second, live, emulator_config, out, len(reply))
     heard_reply = not math.isnan(first.first_heard_s)
     return 0 if heard_reply and turns.interrupted else 1
+
+
+async def demo_endpoint(
+    stack: contextlib.AsyncExitStack, config: BridgeConfig, live: bool, emulator: EmulatorConfig
+) -> tuple[BridgeConfig, str]:
+    """`config` pointed at the local emulator (started on `stack`) unless `live`, and
+    where the demo talks to, as printed."""
+    if live:
+        return config, f"Gemini Live ({config.gemini.model})"
+    server = await stack.enter_async_context(Emulator(emulator))
+    config = config.with_overrides(endpoint={"url": server.url, "api_key": None})
+    return config, f"the local emulator at {server.url}"
 
 
 def _on_fatal(event: Event, fatal: asyncio.Future[str]) -> None:

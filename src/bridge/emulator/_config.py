@@ -79,6 +79,11 @@ class EmulatorConfig:
     real time); None paces every burst at `speed`."""
     interim_ms: int | None = None
     """While the user speaks, send interimInputTranscription every this much speech."""
+    piece_pause_ms: int | None = None
+    """Send inputTranscription in pieces, one per utterance ended by this much quiet, each
+    naming the received audio it covers (`_pieces.py`); None: one per turn."""
+    piece_delay_ms: int = 0
+    """Each piece is sent this long after its utterance ended (transcription lag)."""
     strict_setup: bool = False
     """Refuse (1007, naming it) a setup field google-genai's LiveClientSetup does not know."""
     drops_per_hour: float = 0.0
@@ -164,6 +169,10 @@ class EmulatorConfig:
             raise ConfigError(f"record_audio_s: must be >= 0, got {self.record_audio_s!r}")
         if self.interim_ms is not None and self.interim_ms < 10:
             raise ConfigError(f"interim_ms: must be >= 10, got {self.interim_ms}")
+        if self.piece_pause_ms is not None and self.piece_pause_ms < 10:
+            raise ConfigError(f"piece_pause_ms: must be >= 10, got {self.piece_pause_ms}")
+        if not 0 <= self.piece_delay_ms <= 10_000:
+            raise ConfigError(f"piece_delay_ms: must be 0..10000, got {self.piece_delay_ms}")
         if not math.isfinite(self.speed) or self.speed <= 0:
             raise ConfigError(f"speed: must be > 0, got {self.speed!r}")
         if self.chunk_ms < 10 or self.chunk_ms % 10:

@@ -16,6 +16,7 @@ from ._audio import REPLY_RATE_HZ, resample_int16, tone
 from ._config import EmulatorConfig
 from ._handles import HandleRegistry, LogicalSession
 from ._lifetime import Ending, plan_ending, sleep_until
+from ._pieces import UtterancePieces
 from ._records import SessionRecord, TurnRecord
 from ._reply import stream_audio
 from ._setup import declared_functions
@@ -56,6 +57,12 @@ class EmulatedConnection:
         self.manual = bool(self.detection.get("disabled", False))
         self.barge_in = realtime.get("activityHandling") != "NO_INTERRUPTION"
         self.vad: EnergyVad | None = None
+        self.pieces = None
+        if config.piece_pause_ms is not None and not self.manual:
+            before = sum(self.record.uplink_audio_by_connection[:-1]) // 2
+            self.pieces = UtterancePieces(
+                config.piece_pause_ms, start_sample=before, delay_ms=config.piece_delay_ms
+            )
         self.activity_open = False
         self.manual_audio = bytearray()
         self.manual_rate_hz = 16000
@@ -180,6 +187,7 @@ class EmulatedConnection:
                 self.activity_open = False
                 self.start_reply(self.new_turn(bytes(self.manual_audio), self.manual_rate_hz))
         if body.get("audioStreamEnd") and self.vad is not None and self.vad.speaking:
+            await self.send_pieces(b"", turn_ended=True)
             speech = self.vad.end_turn()
             self.start_reply(self.new_turn(bytes(speech), self.vad.sample_rate_hz))
 
@@ -210,8 +218,14 @@ class EmulatedConnection:
         if result.started and self.barge_in:
             await self.interrupt()
         await self.interim(len(pcm) if self.vad.speaking else 0, rate_hz)
+        await self.send_pieces(pcm, turn_ended=result.ended)
         if result.ended:
             self.start_reply(self.new_turn(bytes(result.speech), rate_hz))
+
+    async def send_pieces(self, pcm: bytes, *, turn_ended: bool) -> None:
+        """Incremental inputTranscription: a piece per utterance heard (`_pieces.py`)."""
+        if self.pieces is not None and self.vad is not None:
+            await self.pieces.send(self.send, pcm, self.vad.sample_rate_hz, turn_ended=turn_ended)
 
     async def interim(self, n_bytes: int, rate_hz: int) -> None:
         """Live captions: interimInputTranscription every `interim_ms` of speech."""
@@ -349,7 +363,7 @@ class EmulatedConnection:
             await asyncio.wait([previous])
         self.current_turn = turn
         config = self.config
-        if turn.audio:
+        if turn.audio and self.pieces is None:
             seconds = len(turn.audio) / 2 / turn.sample_rate_hz
             heard = config.input_transcript or f"[speech {seconds:.2f} s]"
             await self.send(

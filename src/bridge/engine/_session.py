@@ -32,6 +32,7 @@ from ..protocol import (
     GenerationComplete,
     GoAway,
     InputTranscription,
+    InterimInputTranscription,
     Interrupted,
     LiveProtocol,
     ModelAudio,
@@ -52,6 +53,7 @@ from ._metrics import MetricsSnapshot
 from ._mixer import FrameSizeError
 from ._publish import Publisher
 from ._resume import ResumePolicy
+from ._speakers import Attribution
 from ._stats import SessionStats
 from ._toolcalls import ToolCalls
 from ._turns import Turns
@@ -130,6 +132,8 @@ class Session:
             on_reconnected=self._reconnected,
             keep_trying=keep_trying,
         )
+        lag_samples = engine.transcript_lag_ms * 16  # uplink positions are 16 kHz samples
+        self._attribution = Attribution(self.uplink.speakers, lag_samples=lag_samples)
         self._replies_cut = 0
         self._reask: str | None = None
         """The question of a reply the server cut short, to ask again on the next socket."""
@@ -358,7 +362,10 @@ class Session:
             self._resume.answered(self._monotonic())
             self._turns.turn_complete()
         elif kind is InputTranscription:
-            self._turns.transcript("user", event.text, event.finished)  # type: ignore[union-attr]
+            ssrcs = self._attribution.piece(self.uplink.sent_position)
+            self._turns.transcript("user", event.text, event.finished, ssrcs)  # type: ignore[union-attr]
+        elif kind is InterimInputTranscription:
+            self._turns.caption(event.text, self.uplink.speakers.active)  # type: ignore[union-attr]
         elif kind is OutputTranscription:
             self._turns.transcript("model", event.text, event.finished)  # type: ignore[union-attr]
         elif kind is ToolCall:

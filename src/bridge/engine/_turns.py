@@ -19,7 +19,7 @@ from ._downlink import Downlink
 from ._publish import Publisher
 from ._stats import SessionStats
 from ._vad import EnergyVad
-from .events import Role, Transcript, TurnEnded, TurnStarted
+from .events import Caption, Role, Spoken, Transcript, TurnEnded, TurnStarted
 
 
 class Turn:
@@ -32,6 +32,7 @@ class Turn:
         "first_played_s",
         "generation_done",
         "id",
+        "input_parts",
         "input_text",
         "output_text",
         "played_from",
@@ -42,6 +43,7 @@ class Turn:
     def __init__(self, turn_id: int) -> None:
         self.id = turn_id
         self.input_text = ""
+        self.input_parts: list[Spoken] = []
         self.output_text = ""
         self.started = False
         """The first reply audio arrived."""
@@ -98,27 +100,43 @@ class Turns:
             self.current.generation_done = True
             self._downlink.mark_end()
 
-    def transcript(self, role: Role, text: str, finished: bool) -> None:
-        """Input or output transcription: published cumulative for the turn."""
+    def transcript(
+        self, role: Role, text: str, finished: bool, ssrcs: tuple[int, ...] = ()
+    ) -> None:
+        """Input or output transcription: published cumulative for the turn; a user piece
+        said by `ssrcs` joins the last part if the same speakers said it."""
         turn = self.current
         if role == "user":
             turn.input_text += text
             cumulative = turn.input_text
+            parts = turn.input_parts
+            if parts and parts[-1].ssrcs == ssrcs:
+                parts[-1] = Spoken(ssrcs, parts[-1].text + text)
+            elif text.strip():
+                parts.append(Spoken(ssrcs, text))
         else:
             turn.output_text += text
             cumulative = turn.output_text
         if finished:
             turn.final_roles.add(role)
-        self._publisher.publish(Transcript(role, turn.id, cumulative, finished))
+        self._publish_transcript(role, turn, cumulative, finished)
+
+    def caption(self, text: str, ssrcs: tuple[int, ...]) -> None:
+        """An interim transcription of the speech in progress."""
+        self._publisher.publish(Caption(self.current.id, text, ssrcs))
+
+    def _publish_transcript(self, role: Role, turn: Turn, text: str, final: bool) -> None:
+        parts = tuple(turn.input_parts) if role == "user" else ()
+        self._publisher.publish(Transcript(role, turn.id, text, final, parts))
 
     def turn_complete(self) -> None:
         """The server closed the turn: final transcripts; its audio keeps playing."""
         turn = self.current
         user_text, model_text = turn.input_text, turn.output_text
         if user_text and "user" not in turn.final_roles:
-            self._publisher.publish(Transcript("user", turn.id, user_text, True))
+            self._publish_transcript("user", turn, user_text, True)
         if model_text and "model" not in turn.final_roles:
-            self._publisher.publish(Transcript("model", turn.id, model_text, True))
+            self._publish_transcript("model", turn, model_text, True)
         self._close_current()
 
     def connection_ended(self) -> None:

@@ -1,5 +1,8 @@
 """Uplink: speaker frames → mix → 48k→16k → ring buffer → one audio message per chunk.
 
+Before mixing, each speaker's frame updates `speakers` (`_speakers.SpeakerTimeline`:
+who is speaking over which uplink samples, for naming transcripts).
+
 The frame handler (`on_frame`) runs on the event loop for every 10 ms speaker frame and
 does no I/O: it mixes, resamples into the ring buffer and wakes the sender. With several
 speakers the mixer also needs the end of each 10 ms period: `run_mixer_period()` paces
@@ -37,6 +40,7 @@ from .._pacing import Monotonic, Pacer, Sleep
 from ._gate import UplinkGate
 from ._metrics import Histogram
 from ._mixer import UplinkMixer
+from ._speakers import SpeakerTimeline
 from ._vad import EnergyVad
 
 log = logging.getLogger(__name__)
@@ -87,6 +91,8 @@ class Uplink:
         )
         self.vad = vad
         self.gate = gate
+        self.speakers = SpeakerTimeline(vad.threshold)
+        """Who spoke over which uplink samples (`captured_samples` positions)."""
         self.ready = asyncio.Event()
         """Set when at least one chunk is waiting (or on connect), cleared by the sender."""
         self.send_lock = asyncio.Lock()
@@ -120,10 +126,26 @@ class Uplink:
         """Audio waiting in the ring."""
         return self.ring.available * 1000 / GEMINI_INPUT_RATE_HZ
 
+    @property
+    def sent_position(self) -> int:
+        """Uplink samples produced (`captured_samples` positions) and no longer waiting:
+        sent, dropped, or passed over by the gate."""
+        waiting = self.ring.available
+        if self.gate is None:
+            return self.captured_samples - waiting
+        if not waiting:  # all sent but what the gate still holds as pre-roll
+            return self.captured_samples - self.gate.pre_roll.available
+        position = self.written_samples - waiting
+        for sent, captured in reversed(self.stretches):
+            if sent <= position:
+                return captured + position - sent
+        return 0  # older than every stretch kept: the start of the call
+
     def on_frame(self, ssrc: int, pcm: bytes) -> None:
         """Transport frame handler. Raises `FrameSizeError` for a wrong-sized frame."""
         started_ns = time.perf_counter_ns()
-        self.mixer.push(ssrc, pcm)
+        self.mixer.push(ssrc, pcm)  # first: it refuses a wrong-sized frame
+        self.speakers.frame(ssrc, pcm)
         self._pending_ns += time.perf_counter_ns() - started_ns
 
     def tick(self) -> None:
@@ -167,6 +189,7 @@ class Uplink:
         frame = self._frame16[:n]
         now_s = self._monotonic()
         started = self.vad.update(frame, now_s)
+        self.speakers.mark(self.captured_samples, n)  # sent or not: positions keep their place
         self.captured_samples += n
         gate = self.gate
         if gate is None:

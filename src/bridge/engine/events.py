@@ -13,13 +13,34 @@ Role = Literal["user", "model"]
 
 
 @dataclass(frozen=True, slots=True)
+class Spoken:
+    """Part of a user transcript and who said it: the ssrcs active over its audio, first to
+    speak first (empty when nobody was heard, e.g. a text turn)."""
+
+    ssrcs: tuple[int, ...]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Transcript:
-    """Transcription text of one turn so far. `text` is cumulative for the turn."""
+    """Transcription text of one turn so far. `text` is cumulative for the turn; for the
+    user, `parts` splits it by speaker (consecutive pieces of the same speakers joined)."""
 
     role: Role
     turn_id: int
     text: str
     final: bool
+    parts: tuple[Spoken, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Caption:
+    """A live caption of what is being said in turn `turn_id` and not yet transcribed:
+    each one replaces the previous; `ssrcs` are the speakers active as it arrived."""
+
+    turn_id: int
+    text: str
+    ssrcs: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +113,7 @@ class ReplyCut:
 
 Event = (
     Transcript
+    | Caption
     | TurnStarted
     | TurnEnded
     | ToolActivity

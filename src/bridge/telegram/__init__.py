@@ -7,8 +7,8 @@ everything around it that talks to Telegram as a chat client (kurigram's `pyrogr
 - `_runner`: `TelegramRunner`, the bridge on one account (connect, chats, commands,
   voice notes, signals, shutdown), and `open_account`.
 - `_chat`: `ChatBridge`, one chat's session, transport and transcript poster.
-- `_transcripts`, `_budget`, `_access`, `_lock`, `_voicenote`, `_credentials`,
-  `_login`: one job each.
+- `_transcripts`, `_speakers` (who an ssrc is), `_captions` (slow mode), `_budget`,
+  `_access`, `_lock`, `_voicenote`, `_credentials`, `_login`: one job each.
 """
 
 from ._access import AccessPolicy, VoiceNoteRule
@@ -16,6 +16,7 @@ from ._budget import AccountBudget
 from ._chat import ChatBridge, chats_from_args
 from ._credentials import CredentialsError, TelegramCredentials
 from ._runner import SessionRevokedError, TelegramConnectError, TelegramRunner, open_account
+from ._speakers import SpeakerNames
 from ._transcripts import ChatApi, TranscriptPoster, render_turn
 from ._voicenote import (
     VOICE_NOTE_RATE_HZ,
@@ -35,6 +36,7 @@ __all__ = [
     "ChatBridge",
     "CredentialsError",
     "SessionRevokedError",
+    "SpeakerNames",
     "TelegramConnectError",
     "TelegramCredentials",
     "TelegramRunner",

@@ -23,6 +23,8 @@ from ..tools import ToolRegistry, builtin_tools
 from ..transports.tgcalls import ChatNotFoundError, GroupCallTransport, VoiceCalls
 from ._access import AccessPolicy
 from ._budget import AccountBudget
+from ._captions import captions_allowed
+from ._speakers import SpeakerNames
 from ._tools import ChatTools
 from ._transcripts import TranscriptPoster
 
@@ -117,7 +119,16 @@ class ChatBridge:
         self.tools.register(tools)  # the Telegram tools: this chat's, in Telegram mode only
         session = self._session_factory(self.config, self.transport, self._clock, tools)
         if self._transcripts:
-            poster = TranscriptPoster(self._client, self.chat, budget=self._budget)
+            tg = self.config.telegram
+            # The transport's participants as they are now (people join and leave).
+            names = SpeakerNames(self._client, lambda: self.transport.speakers)
+            poster = TranscriptPoster(
+                self._client,
+                self.chat,
+                budget=self._budget,
+                names=names if tg.speaker_names else None,
+                captions=tg.captions and await captions_allowed(self._client, self.chat),
+            )
             session.add_listener(poster.on_event)
             self.poster = poster
         session.add_listener(self._on_event)

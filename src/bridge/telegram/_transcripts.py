@@ -10,6 +10,12 @@ are answered: on `FloodWait` or `SlowmodeWait` the writer sleeps the time asked 
 retries, in the background. `close()` flushes what it can within `flush_s` and never
 waits out a flood wait beyond that: shutdown is not held up by Telegram. Text is sent
 verbatim (no Markdown/HTML).
+
+With `names` (`SpeakerNames`), the user's words are split by speaker ("🗣 Alice: …");
+who holds an ssrc is read as each transcript arrives. With `captions`, the turn's
+message is posted as soon as the first live caption (interim transcription) arrives and
+edited as people speak ("🎙 Alice: …"), through the same rate limits, until the
+transcript replaces it; a group in slow mode turns them off.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -25,8 +32,9 @@ from pyrogram.errors import FloodWait, MessageNotModified, SlowmodeWait
 from pyrogram.errors.rpc_error import RPCError
 
 from .._pacing import Monotonic, Sleep
-from ..engine.events import Event, Transcript
+from ..engine.events import Caption, Event, Spoken, Transcript
 from ._budget import AccountBudget
+from ._speakers import SpeakerNames
 
 __all__ = ["ChatApi", "TranscriptPoster"]
 
@@ -34,6 +42,9 @@ log = logging.getLogger(__name__)
 
 _MAX_MESSAGE_CHARS = 4096  # Telegram's limit for one text message
 _LABELS = {"user": "🗣", "model": "🤖"}
+_CAPTION = "🎙"
+Said = tuple[str, str]
+"""(who, text) of a line: who is a label such as "Alice, Bob", or "" when unknown."""
 
 
 class _Posted(Protocol):
@@ -56,16 +67,31 @@ class ChatApi(Protocol):
 @dataclass(slots=True)
 class _Turn:
     texts: dict[str, str] = field(default_factory=dict)
+    parts: list[tuple[Spoken, tuple[int, ...]]] = field(default_factory=list)
+    """Each part of the user's words with the users who held its ssrcs when it arrived."""
+    caption: tuple[tuple[int, ...], str] | None = None
     message_id: int | None = None
     written: str = ""
     final: bool = False
 
 
-def render_turn(texts: dict[str, str]) -> str:
-    """The message body of one turn: the user's words, then the reply."""
-    lines = [
-        f"{_LABELS[role]} {texts[role].strip()}" for role in ("user", "model") if role in texts
-    ]
+def _line(symbol: str, who: str, text: str) -> str:
+    return f"{symbol} {who}: {text.strip()}" if who else f"{symbol} {text.strip()}"
+
+
+def render_turn(
+    texts: dict[str, str], parts: Sequence[Said] = (), caption: Said | None = None
+) -> str:
+    """The message body of one turn: the user's words (by speaker, with `parts`), the
+    live caption of what is being said, then the reply."""
+    if parts:
+        lines = [_line(_LABELS["user"], who, text) for who, text in parts]
+    else:
+        lines = [_line(_LABELS["user"], "", texts["user"])] if "user" in texts else []
+    if caption is not None:
+        lines.append(_line(_CAPTION, *caption) + " …")
+    if "model" in texts:
+        lines.append(_line(_LABELS["model"], "", texts["model"]))
     body = "\n".join(lines)
     if len(body) > _MAX_MESSAGE_CHARS:
         body = body[: _MAX_MESSAGE_CHARS - 1] + "…"
@@ -90,6 +116,8 @@ class TranscriptPoster:
         max_flood_wait_s: float = 300.0,
         flush_s: float = 1.0,
         budget: AccountBudget | None = None,
+        names: SpeakerNames | None = None,
+        captions: bool = False,
         monotonic: Monotonic = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -101,6 +129,8 @@ class TranscriptPoster:
         self.max_flood_wait_s = max_flood_wait_s
         self.flush_s = flush_s
         self._budget = budget
+        self._names = names
+        self.captions = captions
         self._flush_by = float("inf")
         self._monotonic = monotonic
         self._sleep = sleep
@@ -114,15 +144,43 @@ class TranscriptPoster:
 
     def on_event(self, event: Event) -> None:
         """Record a transcript update; returns at once (never touches the network)."""
+        if isinstance(event, Caption):
+            if self.captions and event.text.strip():
+                users = self._names.users(event.ssrcs) if self._names is not None else ()
+                self._turn(event.turn_id).caption = (users, event.text)
+                self._touch(event.turn_id)
+            return
         if not isinstance(event, Transcript) or not event.text.strip():
             return
-        turn = self._turns.get(event.turn_id)
-        if turn is None:
-            turn = self._turns[event.turn_id] = _Turn()
+        turn = self._turn(event.turn_id)
         turn.texts[event.role] = event.text
         turn.final = turn.final or (event.final and event.role == "model")
-        if event.turn_id not in self._dirty:
-            self._dirty.append(event.turn_id)
+        if event.role == "user":
+            turn.caption = None  # transcribed now
+            if self._names is not None:
+                turn.parts = self._named(turn.parts, event.parts, self._names)
+        self._touch(event.turn_id)
+
+    @staticmethod
+    def _named(
+        known: list[tuple[Spoken, tuple[int, ...]]], parts: Sequence[Spoken], names: SpeakerNames
+    ) -> list[tuple[Spoken, tuple[int, ...]]]:
+        """`parts` with their speakers; a part already seen keeps who said it then."""
+        return [
+            (part, known[i][1] if i < len(known) and known[i][0].ssrcs == part.ssrcs
+             else names.users(part.ssrcs))
+            for i, part in enumerate(parts)
+        ]  # fmt: skip
+
+    def _turn(self, turn_id: int) -> _Turn:
+        turn = self._turns.get(turn_id)
+        if turn is None:
+            turn = self._turns[turn_id] = _Turn()
+        return turn
+
+    def _touch(self, turn_id: int) -> None:
+        if turn_id not in self._dirty:
+            self._dirty.append(turn_id)
         self._wake.set()
         if self._task is None and not self._closing:
             self._task = asyncio.get_running_loop().create_task(self._write_loop())
@@ -154,12 +212,28 @@ class TranscriptPoster:
                 continue
             turn_id = self._dirty.pop(0)
             turn = self._turns[turn_id]
-            text = render_turn(turn.texts)
+            text = await self._render(turn)
             if text != turn.written:
                 await self._write(turn, text)
                 next_call_at = self._monotonic() + self.min_interval_s
             if turn.final and turn_id not in self._dirty:
                 del self._turns[turn_id]
+
+    async def _render(self, turn: _Turn) -> str:
+        names, caption = self._names, turn.caption if self.captions else None
+        if names is None:
+            return render_turn(turn.texts, caption=None if caption is None else ("", caption[1]))
+        speakers = [user for _, users in turn.parts for user in users]
+        await names.resolve([*speakers, *(caption[0] if caption else ())])
+        parts: list[Said] = []
+        for part, users in turn.parts:
+            who = names.label(users)
+            if parts and parts[-1][0] == who:  # e.g. the other speaker of a pair has left
+                parts[-1] = (who, parts[-1][1] + part.text)
+            else:
+                parts.append((who, part.text))
+        said = None if caption is None else (names.label(caption[0]), caption[1])
+        return render_turn(turn.texts, parts, said)
 
     async def _pause(self, delay_s: float) -> None:
         """Sleep out the rate limit, but let close() cut it short to flush."""
@@ -205,6 +279,9 @@ class TranscriptPoster:
                 turn.written = text
                 return
             except (FloodWait, SlowmodeWait) as exc:
+                if isinstance(exc, SlowmodeWait) and self.captions:
+                    self.captions = False
+                    log.warning("live captions off in %s: the group is in slow mode", self.chat_id)
                 self.flood_waits += 1
                 wait_s = min(float(exc.value or 1), self.max_flood_wait_s)
                 if self._budget is not None:

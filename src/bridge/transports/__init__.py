@@ -4,6 +4,7 @@
 - `tgcalls.GroupCallTransport`: a Telegram group voice chat (py-tgcalls/ntgcalls).
 - `loopback.LoopbackCall`: a real WebRTC/Opus call between two ntgcalls endpoints.
 - `wav.WavTransport`: both ends in memory, the user speaking an audio file.
+- `group.GroupCall`: several simulated participants in memory, each its own ssrc.
 - `SimulatedUser` (`_user`): the far end of a loopback or WAV call, paced by the shared
   `bridge._pacing.Pacer`; what it hears is a list of `HeardFrame`s.
 - `demo`: opening such a call by name and the demo's scripted conversation.
