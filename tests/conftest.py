@@ -14,7 +14,8 @@
 - `PacedWav`: a `WavTransport` whose user speaks one 10 ms frame per 10 ms of loop time
   (silence between what it is given to say), delivered through the transport's own
   flood mode: the real transport, paced by the loop's clock.
-- `gated(captured, stretches, n_sent)`: the part of a whole uplink the gate let through.
+- `gated(captured, stretches, n_sent)`: the part of a whole uplink the gate let through;
+  `captured(stretches, position)`: where a sent sample was in the whole uplink.
 - `FrameSource`: a transport that hands the session whatever frames a test gives it,
   wrong-sized ones included, and records what it is sent.
 """
@@ -127,6 +128,14 @@ def gated(captured: bytes, stretches: Iterable[tuple[int, int]], n_sent: int) ->
         captured[2 * at : 2 * (at + end - sent)]
         for (sent, at), end in zip(stretches, ends, strict=True)
     )
+
+
+def captured(stretches: Iterable[tuple[int, int]], position: int) -> int:
+    """Where sample `position` of the audio the uplink sent was in the whole call."""
+    for sent, at in reversed(list(stretches)):
+        if sent <= position:
+            return at + position - sent
+    return position  # the gate is off: the same stream
 
 
 class PacedWav(WavTransport):

@@ -21,13 +21,11 @@ from ._records import SessionRecord, TurnRecord
 from ._reply import stream_audio
 from ._setup import declared_functions
 from ._tools import FunctionCalls
+from ._usage import usage_metadata
 from ._vad import EnergyVad
 from ._wire import WireError, b64decode, close_reason, decode_message, rate_from_mime
 
 log = logging.getLogger(__name__)
-
-AUDIO_TOKENS_PER_S = 25
-"""What the Live API bills per second of audio, input and output."""
 
 
 class EmulatedConnection:
@@ -275,23 +273,9 @@ class EmulatedConnection:
             self.start_reply(turn)  # WHEN_IDLE: queued behind the reply in progress
 
     def usage(self, turn: TurnRecord) -> dict[str, Any]:
-        """`usageMetadata` for a turn: input audio received since the last report (all
-        of it, silence included) and the reply audio sent, each at `AUDIO_TOKENS_PER_S`
-        as the service bills them; text at one token per four characters."""
-        audio_in = round(self.unbilled_audio_s * AUDIO_TOKENS_PER_S)
-        self.unbilled_audio_s = 0.0
-        text_in = -(-len(turn.text or "") // 4)
-        audio_out = round(turn.reply_audio_bytes / 2 / REPLY_RATE_HZ * AUDIO_TOKENS_PER_S)
-        prompt: list[dict[str, Any]] = [{"modality": "AUDIO", "tokenCount": audio_in}]
-        if text_in:
-            prompt.append({"modality": "TEXT", "tokenCount": text_in})
-        return {
-            "promptTokenCount": audio_in + text_in,
-            "responseTokenCount": audio_out,
-            "totalTokenCount": audio_in + text_in + audio_out,
-            "promptTokensDetails": prompt,
-            "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": audio_out}],
-        }
+        """`usageMetadata` for a turn, billing the input audio not billed yet."""
+        audio_in_s, self.unbilled_audio_s = self.unbilled_audio_s, 0.0
+        return usage_metadata(audio_in_s, turn.text, turn.reply_audio_bytes)
 
     def new_turn(self, audio: bytes, rate_hz: int, text: str | None = None) -> TurnRecord:
         turn = TurnRecord(
