@@ -59,7 +59,6 @@ class UplinkGate:
                 f"{pre_roll_ms}, hangover_ms={hangover_ms}, pause_ms={pause_ms}"
             )
         self._vad = vad
-        self.pre_roll_ms = pre_roll_ms
         self.hangover_s = hangover_ms / 1000
         self.pause_s = pause_ms / 1000
         # The VAD starts on its `onset_frames`-th loud frame: the frames before that one
@@ -67,7 +66,6 @@ class UplinkGate:
         frame_samples = sample_rate_hz // 100
         held_samples = sample_rate_hz * pre_roll_ms // 1000 + (vad.onset_frames - 1) * frame_samples
         self.pre_roll = RingBuffer(max(1, held_samples), channels=1, overflow="drop_oldest")
-        self._use_pre_roll = pre_roll_ms > 0
         self.sending = False
         self.is_open = False
         """A stretch is open (sending or held): its end mark is still to come."""
@@ -76,8 +74,7 @@ class UplinkGate:
 
     def hold(self, frame: npt.NDArray[np.int16]) -> None:
         """A frame while not sending: keep it as pre-roll."""
-        if self._use_pre_roll:
-            self.pre_roll.write(frame.data)
+        self.pre_roll.write(frame.data)
 
     def open(self) -> tuple[npt.NDArray[np.int16], bool]:
         """Send again; returns the pre-roll to send before the frame that started the
