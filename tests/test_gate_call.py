@@ -81,6 +81,7 @@ def script(seed: int = 20261203) -> Script:
 class Heard:
     record: SessionRecord
     counters: dict[str, int]
+    prometheus: str
 
 
 EMULATOR = EmulatorConfig(think_time_s=0.0, tone_s=0.5)
@@ -97,7 +98,7 @@ async def one_call(said: Script, gate: bool) -> Heard:
             while transport.frames_sent < said.pcm.size // (RATE_HZ // 100):
                 await asyncio.sleep(1.0)
             await asyncio.sleep(1.5)  # the last turn's reply and usage report
-        return Heard(emu.sessions[0], session.counters)
+        return Heard(emu.sessions[0], session.counters, session.metrics().to_prometheus())
 
 
 def turns_without_the_gate(whole: npt.NDArray[np.int16]) -> list[bytes]:
@@ -141,6 +142,8 @@ def test_the_gate_sends_at_most_30_percent_of_the_call_and_is_billed_for_that(ca
     assert heard.record.n_uplink_bytes == sent_ms * 32
     # The emulator bills input audio by its duration, as the service does.
     assert counters["prompt_tokens_audio"] == pytest.approx(25 * sent_ms / 1000, rel=0.01)
+    for name in ("uplink_audio_sent_ms", "call_ms", "prompt_tokens_audio"):
+        assert f"gemini_bridge_{name}_total {counters[name]}\n" in heard.prometheus
 
 
 def test_the_emulator_finds_the_same_turns_with_the_same_audio(call: Call) -> None:
