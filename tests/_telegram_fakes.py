@@ -230,7 +230,7 @@ class FakeClient:
             chat=SimpleNamespace(id=CHAT_ID),
             from_user=None if user_id is None else SimpleNamespace(id=user_id, username=None),
             sender_chat=SimpleNamespace(id=CHAT_ID) if user_id is None else None,
-            command=[text.lstrip("/")],
+            command=text.lstrip("/").split(),
             reply_text=reply_text,
         )
 

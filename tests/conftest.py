@@ -14,6 +14,8 @@
 - `PacedWav`: a `WavTransport` whose user speaks one 10 ms frame per 10 ms of loop time
   (silence between what it is given to say), delivered through the transport's own
   flood mode: the real transport, paced by the loop's clock.
+- `gated(captured, stretches, n_sent)`: the part of a whole uplink the gate let through;
+  `captured(stretches, position)`: where a sent sample was in the whole uplink.
 - `FrameSource`: a transport that hands the session whatever frames a test gives it,
   wrong-sized ones included, and records what it is sent.
 """
@@ -24,7 +26,7 @@ import asyncio
 import contextlib
 import selectors
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 import pytest
@@ -114,6 +116,26 @@ def stall(seconds: float) -> None:
     loop = asyncio.get_running_loop()
     assert isinstance(loop, VirtualTimeLoop), "stall() needs run_virtual"
     loop.advance(seconds)
+
+
+def gated(captured: bytes, stretches: Iterable[tuple[int, int]], n_sent: int) -> bytes:
+    """What of `captured` (a whole 16 kHz uplink) the uplink gate let through: each
+    stretch (`Uplink.stretches`: sent and captured sample where it starts) up to the
+    next one, the last up to `n_sent` samples sent in all."""
+    stretches = list(stretches)
+    ends = [sent for sent, _ in stretches[1:]] + [n_sent]
+    return b"".join(
+        captured[2 * at : 2 * (at + end - sent)]
+        for (sent, at), end in zip(stretches, ends, strict=True)
+    )
+
+
+def captured(stretches: Iterable[tuple[int, int]], position: int) -> int:
+    """Where sample `position` of the audio the uplink sent was in the whole call."""
+    for sent, at in reversed(list(stretches)):
+        if sent <= position:
+            return at + position - sent
+    return position  # the gate is off: the same stream
 
 
 class PacedWav(WavTransport):

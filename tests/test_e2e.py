@@ -22,13 +22,14 @@ import orjson
 import pytest
 import soundfile as sf
 import soxr
-from conftest import FrameSource, PacedWav, loop_clock
+from conftest import FrameSource, PacedWav, gated, loop_clock
 from websockets.asyncio.server import ServerConnection, serve
 
 from _dsp import Resampler
 from bridge.config import BridgeConfig
 from bridge.emulator import Emulator, EmulatorConfig, resample_int16
 from bridge.engine import Session
+from bridge.engine._uplink import Uplink
 from bridge.engine.events import (
     Event,
     Reconnected,
@@ -245,7 +246,7 @@ def test_talking_over_a_finished_reply_ducks_it_then_stops_it_locally(run_virtua
 def test_go_away_mid_reply_resumes_without_losing_or_repeating_audio(run_virtual: Run) -> None:
     pcm = speech_pcm(1.2)
 
-    async def scenario() -> tuple[Any, PacedWav, Recorder, int]:
+    async def scenario() -> tuple[Any, PacedWav, Recorder, int, Uplink]:
         # The reply is generated from ~1.2 s to ~1.65 s (2x real time) and plays until
         # ~2.1 s; goAway comes at 1.4 s, mid-generation, with 2 s left: the move waits
         # for the pause after the reply was generated, and happens while it plays.
@@ -259,9 +260,9 @@ def test_go_away_mid_reply_resumes_without_losing_or_repeating_audio(run_virtual
                 await events.wait_for(lambda e: isinstance(e, TurnEnded))
                 second = transport.say(pcm)  # a second turn on the new connection
                 await events.wait_for(lambda e: isinstance(e, TurnEnded) and e.turn_id == 1)
-            return emu.sessions, transport, events, second
+            return emu.sessions, transport, events, second, session.uplink
 
-    sessions, transport, events, second = run_virtual(scenario())
+    sessions, transport, events, second, uplink = run_virtual(scenario())
     assert len(sessions) == 1, "the reconnection must resume, not start a new session"
     record = sessions[0]
     assert record.n_connections >= 2 and record.resumed_with
@@ -274,13 +275,16 @@ def test_go_away_mid_reply_resumes_without_losing_or_repeating_audio(run_virtual
         if isinstance(e, (Reconnected, TurnStarted, TurnEnded))
     ]
     assert order[:3] == ["TurnStarted", "Reconnected", "TurnEnded"]
-    # Uplink: exactly the transport's audio, resampled once, every byte once, in order.
+    # Uplink: exactly the transport's audio the gate let through, resampled once, every
+    # byte once, in order; part of the silence between the utterances was not sent.
     padded = pcm.ljust(-(-len(pcm) // FRAME_BYTES) * FRAME_BYTES, b"\0")
     spoken = padded.ljust(second * FRAME_BYTES, b"\0") + padded
     total = transport.frames_sent * FRAME_BYTES
     delivered = spoken[:total].ljust(total, b"\0")
     expected = Resampler(RATE_HZ, 16_000).process(delivered).tobytes()
-    assert bytes(record.uplink_audio) == expected
+    assert len(uplink.stretches) == 2
+    assert bytes(record.uplink_audio) == gated(expected, uplink.stretches, uplink.written_samples)
+    assert len(record.uplink_audio) < len(expected)
     # The move waited for a pause: the whole echo was generated before it ...
     turn = record.turns[0]
     assert turn.reply_audio_bytes / 48_000 == pytest.approx(len(turn.audio) / 32_000, abs=0.01)
@@ -295,7 +299,7 @@ def test_go_away_while_the_user_talks_moves_at_the_deadline_and_loses_no_audio(
 ) -> None:
     pcm = speech_pcm()  # 2.7 s, talking all through the goAway window
 
-    async def scenario() -> tuple[Any, PacedWav, float, Reconnected]:
+    async def scenario() -> tuple[Any, PacedWav, float, Reconnected, Uplink]:
         # goAway 0.5 s in with 1 s left; resume_margin_s 0.5: the move is due at 1.0 s.
         emulator = replace(WHOLE, session_seconds=1.5, go_away_s=1.0)
         async with Emulator(emulator) as emu:
@@ -309,9 +313,9 @@ def test_go_away_while_the_user_talks_moves_at_the_deadline_and_loses_no_audio(
                 while transport.queued_frames:  # every connection moves 1 s in: two more
                     await asyncio.sleep(0.05)
             assert isinstance(reconnected, Reconnected)
-            return emu.sessions[0], transport, moved_s - started_s, reconnected
+            return emu.sessions[0], transport, moved_s - started_s, reconnected, session.uplink
 
-    record, transport, moved_after_s, reconnected = run_virtual(scenario())
+    record, transport, moved_after_s, reconnected, uplink = run_virtual(scenario())
     # Never a pause (someone talking, a question unanswered): it moved at the deadline.
     assert reconnected.reason == "goAway" and reconnected.resumed
     assert moved_after_s == pytest.approx(1.0, abs=0.02)
@@ -319,7 +323,7 @@ def test_go_away_while_the_user_talks_moves_at_the_deadline_and_loses_no_audio(
     padded = pcm.ljust(-(-len(pcm) // FRAME_BYTES) * FRAME_BYTES, b"\0")
     total = transport.frames_sent * FRAME_BYTES
     expected = Resampler(RATE_HZ, 16_000).process(padded[:total].ljust(total, b"\0")).tobytes()
-    assert bytes(record.uplink_audio) == expected
+    assert bytes(record.uplink_audio) == gated(expected, uplink.stretches, uplink.written_samples)
 
 
 def free_port() -> int:
@@ -468,7 +472,8 @@ def test_wrong_sized_frames_are_reported_and_the_session_survives(run_virtual: R
     async def scenario() -> tuple[list[SessionError], int, int]:
         async with Emulator(QUICK) as emu:
             transport = FrameSource(RATE_HZ)
-            session = session_for(bridge_config(emu.url), transport)
+            # Silence, sent: the gate would hold it back.
+            session = session_for(bridge_config(emu.url, uplink_gate=False), transport)
             events = Recorder(session)
             async with session:
                 transport.deliver(1, b"\0" * 100)

@@ -17,12 +17,12 @@ every move; the bridge never cuts a reply being played; the call is alive at the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PacedWav, loop_clock
+from conftest import PacedWav, gated, loop_clock
 
 from _dsp import Resampler
 from bridge.config import BridgeConfig
@@ -63,6 +63,8 @@ class Call:
     """Frame index at which each question started."""
     events: list[Event]
     counters: dict[str, int]
+    stretches: Iterable[tuple[int, int]]
+    """Where each stretch of audio the uplink gate let through starts (sent, captured)."""
     last_answered: bool
     """The question asked after the hour was answered."""
 
@@ -108,6 +110,7 @@ async def call(emulator: EmulatorConfig, question: bytes, compression: bool = Tr
                 await asyncio.sleep(0.05)
             result.counters = session.counters
             result.frames_sent = transport.frames_sent
+        result.stretches = session.uplink.stretches
         result.sessions, result.events = emu.sessions, events
         return result
 
@@ -128,16 +131,18 @@ def test_an_hour_against_the_realistic_service_loses_nothing_and_cuts_no_reply(
         assert len(sessions) == 2 and sessions[0].close_codes[-1] == 1011
     else:  # ended every 15 min, each time started afresh
         assert len(sessions) == 5
-    # Uplink: every frame the user's transport delivered reached the service exactly once,
-    # in order, across every move, drop and fresh session.
+    # Uplink: every frame the user's transport delivered and the gate let through reached
+    # the service exactly once, in order, across every move, drop and fresh session.
     total = result.frames_sent * FRAME_BYTES
     delivered = bytearray(total)
     for start in result.asked_at:
         begin = start * FRAME_BYTES
         end = min(total, begin + len(question))
         delivered[begin:end] = question[: end - begin]
-    expected = Resampler(RATE_HZ, 16_000).process(bytes(delivered)).tobytes()
+    captured = Resampler(RATE_HZ, 16_000).process(bytes(delivered)).tobytes()
     spoken = b"".join(bytes(record.uplink_audio) for record in sessions)
+    expected = gated(captured, result.stretches, len(spoken) // 2)
+    assert len(result.stretches) == len(result.asked_at)  # and the silence between: not sent
     assert len(spoken) == len(expected)
     assert spoken == expected
     assert result.counters["frames_in"] == result.frames_sent

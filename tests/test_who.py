@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import loop_clock
+from conftest import captured, loop_clock
 
 from bridge.config import BridgeConfig
 from bridge.emulator import Emulator, EmulatorConfig
@@ -108,10 +108,13 @@ async def attributed(
         async with session:
             await asyncio.sleep(end_s + 2.0)
         (record,) = emulator.sessions
+    # The emulator names spans of the audio it received; the script knows the call's.
+    stretches = session.uplink.stretches
     results = []
     for event in latest.values():
         for named, start, end in pieces(event.parts):
-            results.append((named, truth(call.spoken, start, end)))
+            span = captured(stretches, start), captured(stretches, end - 1) + 1
+            results.append((named, truth(call.spoken, *span)))
     return results, record.n_connections
 
 

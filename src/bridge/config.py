@@ -120,6 +120,14 @@ class EngineConfig:
         "send interrupted for it); 0 = off",
     )
     speaker_idle_ms: int = _setting(200, _range(20, 10_000), "forget a silent ssrc after this")
+    uplink_gate: bool = _setting(True, None, "send the uplink only while someone speaks")
+    uplink_pre_roll_ms: int = _setting(400, _range(300, 5000), "gate: audio sent before speech")
+    uplink_hangover_ms: int = _setting(
+        600, _range(300, 10_000), "gate: quiet sent after speech (>= the server's silence)"
+    )
+    uplink_pause_ms: int = _setting(
+        1000, _range(300, 10_000), "gate: quiet after speech before audioStreamEnd"
+    )
     transcript_lag_ms: int = _setting(0, _range(0, 5000),
         "how far input transcription runs behind the audio (names speakers)")  # fmt: skip
 
@@ -197,6 +205,8 @@ class BridgeConfig:
             raise InvalidSetting(
                 "engine.reconnect_max_delay_s", "must not be below reconnect_base_delay_s"
             )
+        if self.engine.uplink_hangover_ms > self.engine.uplink_pause_ms:
+            raise InvalidSetting("engine.uplink_hangover_ms", "must not exceed uplink_pause_ms")
 
     @classmethod
     def load(cls, path: str | None = None, env: Mapping[str, str] | None = None) -> Self:

@@ -21,7 +21,7 @@ import importlib.resources
 import math
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -342,3 +342,13 @@ def print_metrics(m: MetricsSnapshot) -> None:
     print(f"  turns {c['turns']}, interruptions {c['interruptions']}, "
           f"uplink {c['uplink_bytes']} B in {c['uplink_chunks']} messages, "
           f"downlink {c['downlink_bytes']} B")  # fmt: skip
+    print(f"  {uplink_line(c)}")
+    print(f"  tokens: prompt {c['prompt_tokens']}, response {c['response_tokens']}, "
+          f"total {c['total_tokens']}")  # fmt: skip
+
+
+def uplink_line(c: Mapping[str, int]) -> str:
+    """How much of the call's audio went to Gemini (the uplink gate holds back silence)."""
+    sent_s, call_s = c["uplink_audio_sent_ms"] / 1000, c["call_ms"] / 1000
+    share = f"{100 * sent_s / call_s:.0f} %" if call_s else "n/a"
+    return f"uplink: audio sent {sent_s:.1f} s of {call_s:.1f} s call ({share})"

@@ -21,6 +21,7 @@ from ._records import SessionRecord, TurnRecord
 from ._reply import stream_audio
 from ._setup import declared_functions
 from ._tools import FunctionCalls
+from ._usage import usage_metadata
 from ._vad import EnergyVad
 from ._wire import WireError, b64decode, close_reason, decode_message, rate_from_mime
 
@@ -70,6 +71,9 @@ class EmulatedConnection:
         """Audio of the turn being spoken, for interim transcriptions."""
         self.server_closed = False
         """Whether this side ended the connection (a reply cut then is the server's doing)."""
+        self.unbilled_audio_s = 0.0
+        """Input audio received since the last usage report: billed by duration, speech
+        or silence alike."""
 
     async def send(self, message: dict[str, Any]) -> None:
         """Server JSON goes out in binary frames, as Google sends it."""
@@ -186,6 +190,7 @@ class EmulatedConnection:
             self.start_reply(self.new_turn(bytes(speech), self.vad.sample_rate_hz))
 
     async def audio(self, pcm: bytes, rate_hz: int) -> None:
+        self.unbilled_audio_s += len(pcm) / 2 / rate_hz
         self.record.uplink_audio += pcm
         self.record.uplink_audio_by_connection[-1] += len(pcm)
         if self.config.record_audio_s is not None:
@@ -267,6 +272,11 @@ class EmulatedConnection:
             turn.result = said
             self.start_reply(turn)  # WHEN_IDLE: queued behind the reply in progress
 
+    def usage(self, turn: TurnRecord) -> dict[str, Any]:
+        """`usageMetadata` for a turn, billing the input audio not billed yet."""
+        audio_in_s, self.unbilled_audio_s = self.unbilled_audio_s, 0.0
+        return usage_metadata(audio_in_s, turn.text, turn.reply_audio_bytes)
+
     def new_turn(self, audio: bytes, rate_hz: int, text: str | None = None) -> TurnRecord:
         turn = TurnRecord(
             index=len(self.record.turns),
@@ -305,7 +315,10 @@ class EmulatedConnection:
             turn.interrupted = True
             self.current_turn = None
         await self.send({"serverContent": {"interrupted": True}})
-        await self.send({"serverContent": {"turnComplete": True}})
+        message: dict[str, Any] = {"serverContent": {"turnComplete": True}}
+        if turn is not None:
+            message["usageMetadata"] = self.usage(turn)
+        await self.send(message)
 
     def function_for(self, turn: TurnRecord) -> str | None:
         if not self.functions or turn.result is not None:
@@ -367,14 +380,7 @@ class EmulatedConnection:
             )
         await self.send({"serverContent": {"generationComplete": True}})
         await self.send(
-            {
-                "serverContent": {"turnComplete": True},
-                "usageMetadata": {
-                    "promptTokenCount": len(turn.audio) // 1280 + len(turn.text or ""),
-                    "responseTokenCount": turn.reply_audio_bytes // 1920,
-                    "totalTokenCount": len(turn.audio) // 1280 + turn.reply_audio_bytes // 1920,
-                },
-            }
+            {"serverContent": {"turnComplete": True}, "usageMetadata": self.usage(turn)}
         )
         self.current_turn = None
         if config.record_audio_s is not None:

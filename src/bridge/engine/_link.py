@@ -42,7 +42,7 @@ from ._clock import PlayoutClock
 from ._publish import Publisher
 from ._resume import ResumePolicy
 from ._stats import SessionStats
-from ._uplink import GEMINI_INPUT_RATE_HZ, Uplink
+from ._uplink import GEMINI_INPUT_RATE_HZ, Mark, Uplink
 from .events import Reconnected, RetriesExhausted, SessionError
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ class Link:
             uplink.ready.clear()
             await self._connected.wait()
             try:
-                await uplink.send_pending(self._encode_audio, self._send)
+                await uplink.send_pending(self._encode_audio, self._send, control=self._control)
             except (LiveConnectionClosed, LocalProtocolError, OSError):
                 # The receive loop sees the same close and reconnects; the unsent chunk
                 # is still in the ring.
@@ -203,7 +203,9 @@ class Link:
         if self._conn is None:
             return
         try:
-            sending = self._uplink.send_pending(self._encode_audio, self._send, flush=True)
+            sending = self._uplink.send_pending(
+                self._encode_audio, self._send, control=self._control, flush=True
+            )
             await asyncio.wait_for(sending, _SEND_LOCK_WAIT_S)
         except (LiveConnectionClosed, LocalProtocolError, OSError):
             pass  # the socket is gone (or too slow): the tail is lost either way
@@ -228,6 +230,16 @@ class Link:
         # LocalProtocolError if the connection ended under us: the chunk waits.
         return self._protocol.audio_message(pcm, sample_rate_hz=GEMINI_INPUT_RATE_HZ)
 
+    def _control(self, mark: Mark) -> bytes | None:
+        """The uplink gate's marks: activityStart/End when the client marks turns
+        (automatic detection disabled), else audioStreamEnd at a stretch's end."""
+        if self._conn is None:
+            raise LiveConnectionClosed(1006, "no connection")
+        protocol = self._protocol
+        if protocol.config.realtime_input.activity_detection.disabled:
+            return protocol.activity_start() if mark == "start" else protocol.activity_end()
+        return protocol.audio_stream_end() if mark == "end" else None
+
     async def _send(self, message: bytes) -> None:
         conn = self._conn
         if conn is None:
@@ -238,6 +250,7 @@ class Link:
         self._conn = conn
         self._go_away.clear()
         self._connected.set()
+        self._uplink.reconnected()
         self._uplink.ready.set()
 
     async def _serve(self, conn: LiveConnection) -> str:

@@ -16,7 +16,8 @@ from ._vad import EnergyVad
 
 
 class ResumePolicy:
-    """A pause: no reply being generated, no tool running, nobody talking, nothing unanswered."""
+    """A pause: no reply being generated, no tool running, nobody talking, nothing
+    unanswered, and (with the uplink gate) the last stretch of audio ended."""
 
     def __init__(
         self,
@@ -24,8 +25,10 @@ class ResumePolicy:
         generating: Callable[[], bool],
         tools_busy: Callable[[], bool],
         tools_aside: Callable[[], bool] = lambda: False,
+        in_stretch: Callable[[], bool] = lambda: False,
     ) -> None:
         self._vad = vad
+        self._in_stretch = in_stretch
         self._generating = generating
         self._tools_busy = tools_busy
         self._tools_aside = tools_aside
@@ -44,4 +47,7 @@ class ResumePolicy:
         vad = self._vad
         # `last_speech_s`, not `last_loud_s`: a lone click is not a question to wait for.
         unanswered = not math.isnan(vad.last_speech_s) and vad.last_speech_s > self._answered_s
-        return not (self.busy() or self._tools_aside() or vad.active or unanswered)
+        # The uplink gate's stretch ends first: its end mark belongs on this socket.
+        return not (
+            self.busy() or self._tools_aside() or vad.active or unanswered or self._in_stretch()
+        )

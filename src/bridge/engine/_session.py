@@ -41,6 +41,7 @@ from ..protocol import (
     ToolCall,
     ToolCallCancellation,
     TurnComplete,
+    UsageMetadata,
 )
 from ..tools import ToolRegistry
 from ..transports import Transport
@@ -116,6 +117,7 @@ class Session:
             lambda: protocol.generating,
             lambda: self._tools.waited_on(),  # a NON_BLOCKING call does not hold a move
             lambda: bool(self._tools),
+            lambda: self.uplink.in_stretch,
         )
         self._link = Link(
             config=config,
@@ -163,6 +165,11 @@ class Session:
             log.warning(
                 "context-window compression is off (gemini.context_compression_tokens = 0): "
                 "the Live service ends audio sessions after 15 minutes"
+            )
+        if not (self.config.gemini.automatic_activity_detection or self.config.engine.uplink_gate):
+            log.warning(
+                "no turn will end: without automatic activity detection the uplink gate "
+                "marks turns (activityStart/End), and engine.uplink_gate is off"
             )
         try:
             conn = await self._link.open()
@@ -374,3 +381,5 @@ class Session:
                 self._tools.cancel(call_id, "cancelled by the server")
         elif kind is GoAway:
             self._link.go_away()
+        elif kind is UsageMetadata:
+            self.stats.usage.add(event)  # type: ignore[arg-type]

@@ -25,7 +25,8 @@ from ..protocol import (
 from ..tools import BRIDGE_TOOL_NAMES, ToolRegistry
 from ..transports import Transport
 from ._downlink import Downlink
-from ._uplink import Uplink
+from ._gate import UplinkGate
+from ._uplink import GEMINI_INPUT_RATE_HZ, Uplink
 from ._vad import EnergyVad
 
 
@@ -137,6 +138,15 @@ def audio_paths(
         vad=vad,
         idle_ticks=max(1, engine.speaker_idle_ms // 10),
         histogram_capacity=capacity,
+        gate=UplinkGate(
+            vad,
+            pre_roll_ms=engine.uplink_pre_roll_ms,
+            hangover_ms=engine.uplink_hangover_ms,
+            pause_ms=engine.uplink_pause_ms,
+            sample_rate_hz=GEMINI_INPUT_RATE_HZ,
+        )
+        if engine.uplink_gate
+        else None,
         monotonic=monotonic,
     )
     downlink = Downlink(

@@ -5,7 +5,8 @@ Each part of the session counts into the fields it owns (`Turns` → `turns`, `T
 the link → `reconnects`, `resumptions`, `go_aways`, `reconnect_gap_ms`). The parts'
 own counters (uplink bytes, jitter-buffer underruns, fault reporters) stay with them;
 `Session.metrics()` gathers everything into one `MetricsSnapshot` under the metric
-names the README lists.
+names the README lists. `usage` sums the server's token reports; with the uplink's
+`call_ms`, `uplink_audio_in_ms` and `uplink_audio_sent_ms` it shows what the gate saves.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from dataclasses import dataclass, fields
 from ._clock import PlayoutClock
 from ._downlink import Downlink
 from ._metrics import Histogram, MetricsSnapshot
-from ._uplink import Uplink
+from ._uplink import GEMINI_INPUT_RATE_HZ, Uplink
+from ._usage import TokenUsage
 
 
 @dataclass(slots=True)
@@ -71,11 +73,12 @@ class SessionStats:
 
     counters: SessionCounters
     histograms: SessionHistograms
+    usage: TokenUsage
 
     @classmethod
     def new(cls, histogram_capacity: int) -> SessionStats:
         """Zero counters, empty histograms keeping `histogram_capacity` samples each."""
-        return cls(SessionCounters(), SessionHistograms(histogram_capacity))
+        return cls(SessionCounters(), SessionHistograms(histogram_capacity), TokenUsage())
 
 
 def counter_values(
@@ -86,9 +89,16 @@ def counter_values(
     faults: Mapping[str, int],
 ) -> dict[str, int]:
     """Every counter of a session by its metric name; `faults` are the fault reporters'."""
+    per_ms = GEMINI_INPUT_RATE_HZ // 1000
     return {
         **stats.counters.as_dict(),
+        **stats.usage.as_dict(),
         **faults,
+        "call_ms": round(uplink.call_s * 1000),
+        "uplink_audio_in_ms": uplink.captured_samples // per_ms,
+        "uplink_audio_sent_ms": uplink.sent_samples // per_ms,
+        "uplink_stream_ends": uplink.stream_ends,
+        "uplink_gate_opens": uplink.gate.opens if uplink.gate is not None else 0,
         "frames_in": uplink.mixer.frames_in,
         "uplink_mixer_dropped_frames": uplink.mixer.dropped_frames,
         "uplink_chunks": uplink.chunks_sent,

@@ -11,15 +11,25 @@ calls `send_pending()`, which sends whole chunks (20/40/60 ms) and removes them 
 ring only once the socket has taken them, so audio produced while there is no
 connection (goAway, a drop) waits in the ring and goes out, once and in order, on the
 next connection. When the ring is full the oldest audio is dropped and counted.
+
+With a `gate` (`_gate.UplinkGate`), only speech (with its pre-roll and the quiet after
+it) reaches the ring. Where a stretch of sent audio starts and ends is marked by its
+position in the sent stream; the sender sends each mark, in order with the audio, as
+the control message `control(kind)` builds for it ("start": `activityStart` in manual
+activity detection; "end": `audioStreamEnd` or `activityEnd`). Marks wait in the ring's
+order through reconnections too, and a stretch still open on a new connection is
+opened again there (manual detection needs `activityStart` on each connection).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +37,7 @@ import numpy.typing as npt
 from _dsp import Resampler, RingBuffer
 
 from .._pacing import Monotonic, Pacer, Sleep
+from ._gate import UplinkGate
 from ._metrics import Histogram
 from ._mixer import UplinkMixer
 from ._speakers import SpeakerTimeline
@@ -39,6 +50,12 @@ Encode = Callable[[npt.NDArray[np.generic]], bytes]
 """Builds the audio message for one chunk of 16 kHz mono PCM (the protocol's job)."""
 SendMessage = Callable[[bytes], Awaitable[None]]
 """Hands one message to the socket (raises if there is none)."""
+Mark = Literal["start", "end"]
+Control = Callable[[Mark], bytes | None]
+"""Builds the message for a gate mark, or None when the mark needs none."""
+MAX_STRETCHES_KEPT = 4096
+_Mark = Literal["start", "end", "hold"]
+"""In the ring's order: "hold" only makes the audio before it go out, a short chunk too."""
 
 
 class Uplink:
@@ -54,6 +71,7 @@ class Uplink:
         vad: EnergyVad,
         idle_ticks: int,
         histogram_capacity: int,
+        gate: UplinkGate | None = None,
         monotonic: Monotonic = time.monotonic,
     ) -> None:
         self._monotonic = monotonic
@@ -72,8 +90,9 @@ class Uplink:
             int(ring_capacity_s * GEMINI_INPUT_RATE_HZ), channels=1, overflow="drop_oldest"
         )
         self.vad = vad
+        self.gate = gate
         self.speakers = SpeakerTimeline(vad.threshold)
-        """Who spoke over which uplink samples (`_resampled` positions)."""
+        """Who spoke over which uplink samples (`captured_samples` positions)."""
         self.ready = asyncio.Event()
         """Set when at least one chunk is waiting (or on connect), cleared by the sender."""
         self.send_lock = asyncio.Lock()
@@ -81,8 +100,23 @@ class Uplink:
         self.processing_us = Histogram(histogram_capacity)
         self.latency_us = Histogram(histogram_capacity)
         self._pending_ns = 0
-        self._chunk_done_s: deque[float] = deque()
-        self._resampled = 0
+        # (sent-stream position of a whole chunk's end, when its last frame came in)
+        self._chunk_done: deque[tuple[int, float]] = deque()
+        self._marks: deque[tuple[int, _Mark]] = deque()
+        self._stretch_open = False
+        """A "start" mark was sent and its "end" not yet."""
+        self.written_samples = 0
+        """Samples put into the ring: the position in the stream sent to Gemini."""
+        self.captured_samples = 0
+        """16 kHz samples the mixer produced, sent or not."""
+        self.sent_samples = 0
+        self.stream_ends = 0
+        """"end" marks sent (`audioStreamEnd` / `activityEnd`)."""
+        self.stretches: deque[tuple[int, int]] = deque(maxlen=MAX_STRETCHES_KEPT)
+        """(sent-stream position, captured position) where each of the latest gated
+        stretches (or its resumption after a hold) starts: maps sent audio to the call."""
+        self._first_tick_s = math.nan
+        self._last_tick_s = math.nan
         self.bytes_sent = 0
         self.chunks_sent = 0
         self._logged_drops = 0
@@ -94,8 +128,18 @@ class Uplink:
 
     @property
     def sent_position(self) -> int:
-        """Uplink samples produced and no longer waiting in the ring (sent or dropped)."""
-        return self._resampled - self.ring.available
+        """Uplink samples produced (`captured_samples` positions) and no longer waiting:
+        sent, dropped, or passed over by the gate."""
+        waiting = self.ring.available
+        if self.gate is None:
+            return self.captured_samples - waiting
+        if not waiting:  # all sent but what the gate still holds as pre-roll
+            return self.captured_samples - self.gate.pre_roll.available
+        position = self.written_samples - waiting
+        for sent, captured in reversed(self.stretches):
+            if sent <= position:
+                return captured + position - sent
+        return 0  # older than every stretch kept: the start of the call
 
     def on_frame(self, ssrc: int, pcm: bytes) -> None:
         """Transport frame handler. Raises `FrameSizeError` for a wrong-sized frame."""
@@ -108,7 +152,30 @@ class Uplink:
         """End of a 10 ms mixing period: lets the mixer emit a mix that is due."""
         started_ns = time.perf_counter_ns()
         self.mixer.tick()
+        now_s = self._monotonic()
+        if math.isnan(self._first_tick_s):
+            self._first_tick_s = now_s
+        self._last_tick_s = now_s
+        if self.gate is not None:
+            self._step_gate(now_s)
         self._pending_ns += time.perf_counter_ns() - started_ns
+
+    @property
+    def call_s(self) -> float:
+        """How long the uplink has been running (its first to its latest mixer tick)."""
+        span_s = self._last_tick_s - self._first_tick_s
+        return 0.0 if math.isnan(span_s) else span_s
+
+    @property
+    def in_stretch(self) -> bool:
+        """The gate is open, or the end of the last stretch is not sent yet."""
+        return self._stretch_open or (self.gate is not None and self.gate.is_open)
+
+    def reconnected(self) -> None:
+        """A new connection: a stretch open on the old one is opened again on it."""
+        if self._stretch_open:
+            self._stretch_open = False
+            self._marks.appendleft((self.written_samples - self.ring.available, "start"))
 
     async def run_mixer_period(self, sleep: Sleep = asyncio.sleep) -> None:
         """Call `tick()` every 10 ms on absolute deadlines, until cancelled."""
@@ -121,39 +188,93 @@ class Uplink:
         n = self.resampler.process_into(pcm, self._frame16_buffer)
         frame = self._frame16[:n]
         now_s = self._monotonic()
-        self.vad.update(frame, now_s)
+        started = self.vad.update(frame, now_s)
+        self.speakers.mark(self.captured_samples, n)  # sent or not: positions keep their place
+        self.captured_samples += n
+        gate = self.gate
+        if gate is None:
+            self._write(frame, now_s)
+        elif gate.sending:
+            self._write(frame, now_s)
+            self._step_gate(now_s)
+        elif started:
+            held, new = gate.open()
+            self.stretches.append((self.written_samples, self.captured_samples - n - held.size))
+            if new:
+                self._marks.append((self.written_samples, "start"))
+            self._write(held, now_s)
+            self._write(frame, now_s)
+        else:
+            gate.hold(frame)
+            self._step_gate(now_s)
+
+    def _write(self, pcm: npt.NDArray[np.int16], now_s: float) -> None:
+        n = pcm.size
+        if not n:
+            return
         ring = self.ring
-        before = ring.available
-        ring.write(frame.data)
-        self.speakers.mark(self._resampled, n)
-        self._resampled += n
+        ring.write(pcm.data)
+        before = self.written_samples
+        self.written_samples = after = before + n
         chunk = self.chunk_samples
-        # One completion time per whole chunk, to measure frame-in → bytes-on-socket.
-        for _ in range((before + n) // chunk - before // chunk):
-            self._chunk_done_s.append(now_s)
-        while len(self._chunk_done_s) > ring.capacity // chunk:
-            self._chunk_done_s.popleft()
+        # When each whole chunk was complete, to measure frame-in → bytes-on-socket.
+        done = self._chunk_done
+        for end in range((before // chunk + 1) * chunk, after + 1, chunk):
+            done.append((end, now_s))
+        while len(done) > ring.capacity // chunk:
+            done.popleft()
         if ring.available >= chunk:
             self.ready.set()
 
-    async def send_pending(self, encode: Encode, send: SendMessage, *, flush: bool = False) -> None:
-        """Send every whole chunk in the ring (and, with `flush`, the remainder).
+    def _step_gate(self, now_s: float) -> None:
+        gate = self.gate
+        step = gate.step(now_s) if gate is not None else None
+        if step is not None:
+            # The sending stopped: its last short chunk goes out now, not with the next.
+            self._chunk_done.append((self.written_samples, now_s))
+            self._marks.append((self.written_samples, step))
+            self.ready.set()
 
-        Each chunk is built into a message by `encode` and handed to `send`. A chunk
-        leaves the ring only after `send` returned; if either raises (the socket closed),
-        the chunk stays for the next connection and the error propagates.
+    async def send_pending(
+        self,
+        encode: Encode,
+        send: SendMessage,
+        *,
+        control: Control | None = None,
+        flush: bool = False,
+    ) -> None:
+        """Send every whole chunk in the ring and the gate's marks (with `flush`, the
+        remainder too).
+
+        Each chunk is built into a message by `encode` and each mark by `control`, then
+        handed to `send`. The audio before a mark goes out before it, a short last chunk
+        included. A chunk (or mark) leaves only after `send` returned; if either raises
+        (the socket closed), it stays for the next connection and the error propagates.
         `processing_us` counts CPU work only (mix, resample, VAD, ring, `encode`), not the
         socket write, which may yield to other tasks.
         """
         ring = self.ring
         chunk = self.chunk_samples
+        marks = self._marks
         while True:
             # Checked under the lock: the sender task and a flush from stop() may race.
             async with self.send_lock:
+                position = self.written_samples - ring.available
+                if marks and marks[0][0] <= position:
+                    kind = marks[0][1]
+                    message = control(kind) if control is not None and kind != "hold" else None
+                    if message is not None:
+                        await send(message)
+                    marks.popleft()
+                    if kind != "hold":
+                        self._stretch_open = kind == "start"
+                        self.stream_ends += kind == "end"
+                    continue
                 available = ring.available
-                if available < chunk and not (flush and available):
+                to_mark = marks[0][0] - position if marks else available + 1
+                n = min(chunk, available, to_mark)
+                if n == 0 or (n < chunk and not flush and to_mark > available):
                     break
-                n = min(chunk, available)
                 started_ns = time.perf_counter_ns()
                 data = ring.peek(n)
                 message = encode(data)
@@ -164,11 +285,16 @@ class Uplink:
                 ring.skip(max(0, min(n - (ring.dropped_samples - dropped_before), ring.available)))
             self.bytes_sent += data.nbytes
             self.chunks_sent += 1
+            self.sent_samples += n
             scale = 20 / self.chunk_ms
             self.processing_us.record((self._pending_ns + elapsed_ns) * scale / 1000)
             self._pending_ns = 0
-            if self._chunk_done_s:
-                self.latency_us.record((self._monotonic() - self._chunk_done_s.popleft()) * 1e6)
+            done = self._chunk_done
+            completed_s = math.nan
+            while done and done[0][0] <= position + n:
+                completed_s = done.popleft()[1]
+            if not math.isnan(completed_s):
+                self.latency_us.record((self._monotonic() - completed_s) * 1e6)
         if ring.dropped_samples > self._logged_drops:
             log.warning(
                 "uplink ring overflowed: %.2f s of user audio dropped so far",

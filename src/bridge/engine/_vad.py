@@ -37,6 +37,12 @@ class EnergyVad:
         """`time.monotonic()` of the latest loud frame of an activity (end of the latest
         speech): unlike `last_loud_s`, a click too short to start activity leaves it be."""
 
+    def end_activity(self) -> None:
+        """Whatever the frames said, nobody speaks now (no frames came for a while)."""
+        self.active = False
+        self._loud_run = 0
+        self._quiet_run = 0
+
     def update(self, frame: npt.NDArray[np.int16], now_s: float) -> bool:
         """Feed one frame; returns True exactly when activity starts."""
         if frame.size == 0:

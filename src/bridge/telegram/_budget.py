@@ -10,9 +10,10 @@ FloodWait seen by any chat holds every chat back for the time Telegram asked.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
-from .._pacing import Monotonic
+from .._pacing import Monotonic, Sleep
 
 __all__ = ["AccountBudget"]
 
@@ -56,6 +57,12 @@ class AccountBudget:
     def held_for_s(self) -> float:
         """How much longer a flood wait holds every chat back (0: none)."""
         return max(0.0, self._held_until_s - self._monotonic())
+
+    async def turn(self, chat: int | str, sleep: Sleep = asyncio.sleep) -> None:
+        """Wait until a call for `chat` may be made, and record it as made."""
+        while (wait_s := self.ready_at(chat) - self._monotonic()) > 0:
+            await sleep(wait_s)
+        self.spend(chat)
 
     def spend(self, chat: int | str) -> None:
         """Record a call for `chat` made now."""

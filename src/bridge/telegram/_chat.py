@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from pyrogram import Client
 from pyrogram.enums import ParseMode
@@ -31,7 +31,14 @@ from ._transcripts import TranscriptPoster
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ChatBridge", "SessionFactory", "chats_from_args", "default_session", "meet_chat"]
+__all__ = [
+    "ChatBridge",
+    "SessionFactory",
+    "chats_from_args",
+    "default_session",
+    "meet_chat",
+    "usage_text",
+]
 
 SessionFactory = Callable[[BridgeConfig, GroupCallTransport, PlayoutClock, ToolRegistry], Session]
 """Builds the engine session for one chat, with its tools (tests substitute their own)."""
@@ -88,6 +95,8 @@ class ChatBridge:
         self.session: Session | None = None
         self.poster: TranscriptPoster | None = None
         self._notices: set[asyncio.Task[None]] = set()
+        self._usage_before: dict[str, int] = {}
+        """Usage of this chat's sessions that have ended."""
 
     def __repr__(self) -> str:
         return f"ChatBridge(chat={self.chat!r}, running={self.running})"
@@ -133,10 +142,22 @@ class ChatBridge:
         session, self.session = self.session, None
         if session is not None:
             await session.stop()
+            self._usage_before = self.usage(session)
         await self.tools.close()
         poster, self.poster = self.poster, None
         if poster is not None:
             await poster.close()
+
+    def usage(self, session: Session | None = None) -> dict[str, int]:
+        """Tokens billed and seconds of audio sent and of call, over every session this
+        chat has had (`session`: the live one, if not `self.session`)."""
+        totals = dict(self._usage_before)
+        session = session or self.session
+        if session is not None:
+            for name, value in session.counters.items():
+                if name in _USAGE or "_tokens" in name:
+                    totals[name] = totals.get(name, 0) + value
+        return totals
 
     def _on_event(self, event: Event) -> None:
         # The session says it once per outage (and logs it): the chat hears it once too.
@@ -154,6 +175,33 @@ class ChatBridge:
     def _ended(self, reason: str) -> None:
         if self._on_ended is not None:
             self._on_ended(self, reason)
+
+
+_USAGE = frozenset({"call_ms", "uplink_audio_in_ms", "uplink_audio_sent_ms"})
+
+
+def usage_text(usage: Mapping[str, int] | None) -> str:
+    """The `/gemini usage` answer for one chat's `ChatBridge.usage()`."""
+    if not usage:
+        return "Gemini has not been live in this chat since the bridge started."
+    sent_s, call_s = usage.get("uplink_audio_sent_ms", 0) / 1000, usage.get("call_ms", 0) / 1000
+    share = f" ({100 * sent_s / call_s:.0f} %)" if call_s else ""
+
+    def tokens(kind: str) -> str:
+        modalities = sorted(
+            (name.removeprefix(f"{kind}_tokens_"), n)
+            for name, n in usage.items()
+            if name.startswith(f"{kind}_tokens_")
+        )
+        detail = ", ".join(f"{modality} {n:,}" for modality, n in modalities)
+        return f"{usage.get(f'{kind}_tokens', 0):,}" + (f" ({detail})" if detail else "")
+
+    return (
+        "Gemini usage in this chat since the bridge started:\n"
+        f"audio sent {sent_s:,.1f} s of {call_s:,.1f} s of call{share}\n"
+        f"tokens: prompt {tokens('prompt')}, response {tokens('response')}, "
+        f"total {usage.get('total_tokens', 0):,}"
+    )
 
 
 def chats_from_args(values: Iterable[str]) -> list[int | str]:

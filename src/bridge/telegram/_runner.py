@@ -33,7 +33,7 @@ from ..engine import PlayoutClock, endpoint, live_config
 from ..transports.tgcalls import GroupCallError, VoiceCalls, fit_participants_callback
 from ._access import AccessPolicy, chat_id_of
 from ._budget import AccountBudget
-from ._chat import ChatBridge, SessionFactory, default_session, meet_chat
+from ._chat import ChatBridge, SessionFactory, default_session, meet_chat, usage_text
 from ._errors import SESSION_ERRORS, SessionRevokedError, TelegramConnectError, session_problem
 from ._voicenote import (
     VoiceNoteError,
@@ -285,6 +285,11 @@ class TelegramRunner:
             return
         if name == "gemini" and self.draining:
             await self._reply(message, "Gemini is shutting down here; try again in a minute.")
+            return
+        if name == "gemini" and (message.command or [])[1:2] == ["usage"]:
+            bridge = self._find(chat_id)
+            await self.budget.turn(chat_id)
+            await self._reply(message, usage_text(bridge.usage() if bridge else None))
             return
         if name == "stop":
             stopped = await self.stop_chat(chat_id)
