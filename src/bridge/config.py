@@ -40,6 +40,7 @@ from typing import Any, Self
 
 from ._secret import Secret
 from ._settings import Check, InvalidSetting, _convert, _nonempty, _one_of, _range, _setting, _url
+from ._translate import TranslateConfig
 from .protocol.errors import ConfigError
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "InvalidSetting",
     "MetricsConfig",
     "TelegramConfig",
+    "TranslateConfig",
     "TransportConfig",
 ]
 
@@ -74,6 +76,9 @@ class GeminiConfig:
         32_000, _range(0, 10_000_000), "compression trigger; 0 = off (audio sessions end at 15 min)"
     )
     context_compression_target_tokens: int = _setting(16_000, _range(1, 10_000_000), "kept")
+    respond: str = _setting("always", _one_of("always", "when_addressed"), "or only when named")
+    bot_name: str = _setting("", None, "when_addressed: empty = the account's first name (run)")
+    bot_aliases: tuple[str, ...] = _setting((), None, "other names the bot answers to")
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,12 +181,15 @@ class BridgeConfig:
     transport: TransportConfig = field(default_factory=TransportConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    translate: TranslateConfig = field(default_factory=TranslateConfig)
 
     def __post_init__(self) -> None:
         for section in dataclasses.fields(self):
             value = getattr(self, section.name)
             for f in dataclasses.fields(value):
                 _validate(f"{section.name}.{f.name}", f, getattr(value, f.name), "")
+        if self.gemini.respond == "when_addressed" and not self.gemini.input_transcription:
+            raise InvalidSetting("gemini.respond", "when_addressed needs input_transcription")
         if self.engine.reconnect_max_delay_s < self.engine.reconnect_base_delay_s:
             raise InvalidSetting(
                 "engine.reconnect_max_delay_s", "must not be below reconnect_base_delay_s"
@@ -278,6 +286,7 @@ _SECTIONS: dict[str, type] = {
     "transport": TransportConfig,
     "metrics": MetricsConfig,
     "telegram": TelegramConfig,
+    "translate": TranslateConfig,
 }
 
 

@@ -16,6 +16,7 @@ from ._audio import REPLY_RATE_HZ, resample_int16, tone
 from ._config import EmulatorConfig
 from ._handles import HandleRegistry, LogicalSession
 from ._lifetime import Ending, plan_ending, sleep_until
+from ._modes import as_spoken, send_input_transcript
 from ._records import SessionRecord, TurnRecord
 from ._reply import stream_audio
 from ._setup import declared_functions
@@ -61,6 +62,8 @@ class EmulatedConnection:
         self.speech_bytes = 0
         """Audio of the turn being spoken, for interim transcriptions."""
         self.server_closed = False
+        self.transcribing: asyncio.Task[None] | None = None
+        """The current turn's input transcription, when it lags the reply."""
         """Whether this side ended the connection (a reply cut then is the server's doing)."""
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -311,6 +314,10 @@ class EmulatedConnection:
         except Exception:
             log.exception("emulator reply failed; closing the connection with 1011")
             await self.ws.close(1011, "Internal error encountered.")
+        finally:
+            if self.transcribing is not None:
+                self.transcribing.cancel()  # a transcript still lagging: the turn is over
+                self.transcribing = None
 
     async def reply_body(self, turn: TurnRecord, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
@@ -321,9 +328,8 @@ class EmulatedConnection:
         if turn.audio:
             seconds = len(turn.audio) / 2 / turn.sample_rate_hz
             heard = config.input_transcript or f"[speech {seconds:.2f} s]"
-            await self.send(
-                {"serverContent": {"inputTranscription": {"text": heard, "finished": True}}}
-            )
+            lag_s = config.input_transcript_lag_s
+            self.transcribing = await send_input_transcript(self.send, heard, lag_s)
         said = ""
         function = self.function_for(turn)
         if function is not None:
@@ -358,9 +364,12 @@ class EmulatedConnection:
                 if config.reply == "echo" and turn.audio
                 else f"[tone {reply_s:.2f} s]"
             )
+            text = as_spoken(self.setup, text)
             await self.send(
                 {"serverContent": {"outputTranscription": {"text": text, "finished": True}}}
             )
+        if self.transcribing is not None:
+            await self.transcribing
         await self.send({"serverContent": {"generationComplete": True}})
         await self.send(
             {

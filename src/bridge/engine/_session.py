@@ -44,6 +44,7 @@ from ..protocol import (
 from ..tools import ToolRegistry
 from ..transports import Transport
 from . import _setup, _stats
+from ._address import address_gate
 from ._bargein import BargeIn
 from ._clock import PlayoutClock
 from ._link import Link
@@ -108,6 +109,7 @@ class Session:
         self._clock_token: int | None = None
         self._state = "new"
         self._turns = Turns(self.downlink, publisher, stats, vad, monotonic)
+        self._address = address_gate(config, stats.counters, monotonic)
         self._barge_in = BargeIn(engine, vad, self.downlink, self._turns, stats)
         self._resume = ResumePolicy(vad, lambda: protocol.generating, lambda: bool(self._tools))
         self._link = Link(
@@ -316,6 +318,8 @@ class Session:
             log.warning("the connection ended in the middle of reply %d", turn.id)
             self._publisher.publish(ReplyCut(turn.id, question, bool(question)))
         self._turns.connection_ended()
+        if self._address is not None:
+            self._address.reset()
         self._tools.cancel_all("connection replaced")
 
     async def _reconnected(self, conn: LiveConnection) -> None:
@@ -329,6 +333,13 @@ class Session:
             await conn.send_client_content([{"role": "user", "parts": [{"text": text}]}])
 
     def _handle(self, event: ServerEvent) -> None:
+        if self._address is None:
+            self._dispatch(event)
+            return
+        for admitted in self._address.admit(event):  # when_addressed: a reply waits
+            self._dispatch(admitted)
+
+    def _dispatch(self, event: ServerEvent) -> None:
         kind = type(event)
         if kind is ModelAudio:
             self._turns.audio(event.pcm, event.sample_rate_hz)  # type: ignore[union-attr]

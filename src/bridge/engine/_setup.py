@@ -25,6 +25,7 @@ from ..protocol import (
 from ..tools import ToolRegistry
 from ..transports import Transport
 from ._downlink import Downlink
+from ._modes import apply_mode
 from ._uplink import Uplink
 from ._vad import EnergyVad
 
@@ -49,7 +50,7 @@ def live_config(config: BridgeConfig, tools: ToolRegistry | None = None) -> Live
         )
         for tool in (tools or ())
     )
-    return LiveConfig(
+    live = LiveConfig(
         model=gemini.model,
         generation=GenerationConfig(
             temperature=gemini.temperature,
@@ -69,6 +70,7 @@ def live_config(config: BridgeConfig, tools: ToolRegistry | None = None) -> Live
         input_transcription=gemini.input_transcription,
         output_transcription=gemini.output_transcription,
     )
+    return apply_mode(live, config)
 
 
 def endpoint(config: BridgeConfig) -> Endpoint:
