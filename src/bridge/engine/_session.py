@@ -176,8 +176,12 @@ class Session:
         if self._state == "starting":  # a task may already have failed
             self._state = "running"
 
-    async def stop(self) -> None:
-        """Send the audio still held, close the socket, stop the transport. Idempotent."""
+    async def stop(self, *, release_transport: bool = True) -> None:
+        """Send the audio still held, close the socket, stop the transport. Idempotent.
+
+        `release_transport=False` leaves the transport running (still in the call) for
+        the session that replaces this one; its frames go nowhere until that one starts.
+        """
         if self._state in ("stopping", "stopped"):
             return
         if self._state == "new":
@@ -186,7 +190,8 @@ class Session:
             return
         self._state = "stopping"
         try:
-            await self.transport.stop()
+            if release_transport:
+                await self.transport.stop()
         except Exception as exc:
             log.warning("transport did not stop cleanly: %s", exc)
         await self._link.flush()

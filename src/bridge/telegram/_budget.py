@@ -10,9 +10,10 @@ FloodWait seen by any chat holds every chat back for the time Telegram asked.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
-from .._pacing import Monotonic
+from .._pacing import Monotonic, Sleep
 
 __all__ = ["AccountBudget"]
 
@@ -54,6 +55,12 @@ class AccountBudget:
         now_s = self._monotonic()
         self._chat_last_s[chat] = now_s
         self._account_last_s = now_s
+
+    async def take_turn(self, chat: int | str, sleep: Sleep = asyncio.sleep) -> None:
+        """Wait until a call for `chat` may be made, then record it as made now."""
+        while (left_s := self.ready_at(chat) - self._monotonic()) > 0:
+            await sleep(left_s)
+        self.spend(chat)
 
     def hold(self, wait_s: float) -> None:
         """Telegram asked the account to wait `wait_s`: no chat calls before then."""

@@ -20,6 +20,7 @@ from ..config import BridgeConfig
 from ..engine import PlayoutClock, Session
 from ..engine.events import Event, RetriesExhausted
 from ..transports.tgcalls import ChatNotFoundError, GroupCallTransport, VoiceCalls
+from ._botname import bot_named
 from ._budget import AccountBudget
 from ._transcripts import TranscriptPoster
 
@@ -97,7 +98,9 @@ class ChatBridge:
         for a chat that does not exist or has no voice chat, and the client's errors."""
         if self.session is not None:
             return
-        session = self._session_factory(self.config, self.transport, self._clock)
+        session = self._session_factory(
+            bot_named(self.config, self._client), self.transport, self._clock
+        )
         if self._transcripts:
             poster = TranscriptPoster(self._client, self.chat, budget=self._budget)
             session.add_listener(poster.on_event)
@@ -106,11 +109,12 @@ class ChatBridge:
         await session.start()
         self.session = session
 
-    async def stop(self) -> None:
-        """Leave the voice chat, flush and close the session, post what is pending."""
+    async def stop(self, *, leave: bool = True) -> None:
+        """Leave the voice chat, flush and close the session, post what is pending.
+        `leave=False` stays in the call, for a session on another config to take over."""
         session, self.session = self.session, None
         if session is not None:
-            await session.stop()
+            await session.stop(release_transport=leave)
         poster, self.poster = self.poster, None
         if poster is not None:
             await poster.close()

@@ -36,6 +36,7 @@ from ._budget import AccountBudget
 from ._chat import ChatBridge, SessionFactory, default_session, meet_chat
 from ._credentials import TelegramCredentials
 from ._errors import SESSION_ERRORS, SessionRevokedError, TelegramConnectError, session_problem
+from ._modes import mode_command
 from ._voicenote import (
     VoiceNoteError,
     VoiceNoteReply,
@@ -297,6 +298,8 @@ class TelegramRunner:
         if not await self.access.allows(self.client, message):
             await self._reply(message, "Only group admins (or allowlisted users) can do that.")
             return
+        if await mode_command(self._find(chat_id), message, self.budget):
+            return
         if name == "stop":
             stopped = await self.stop_chat(chat_id)
             await self._reply(
@@ -369,7 +372,8 @@ class TelegramRunner:
     async def _answer_with_gemini(self, pcm_16k: bytes) -> VoiceNoteReply:
         return await answer_voice_note(
             pcm_16k,
-            live_config(self.config),
+            # Sending a voice note addresses the bot: it is answered whatever `respond` says.
+            live_config(self.config.with_overrides(gemini={"respond": "always"})),
             endpoint(self.config),
             chunk_ms=self.config.engine.uplink_chunk_ms,
         )
