@@ -115,7 +115,7 @@ def test_a_reply_is_held_until_the_transcript_names_the_bot_then_released_in_ord
         TurnComplete(),
     ]
     assert counters.replies_not_addressed == 0
-    assert g.hold_ms.summary().count == 1 and g.hold_ms.summary().max == 250
+    assert (counters.replies_held, counters.reply_hold_ms) == (1, 250)
 
 
 def test_a_reply_to_a_turn_that_does_not_name_the_bot_is_dropped_whole() -> None:
@@ -263,16 +263,19 @@ def test_the_same_turn_is_answered_when_the_bridge_answers_always(run_virtual: R
     assert counters["replies_not_addressed"] == 0
 
 
-def first_reply_delay_ms(run_virtual: Run, respond: str, lag_s: float, think_s: float) -> float:
-    """End of the user's speech → first reply frame played (virtual time, ms)."""
+def first_reply_delay(
+    run_virtual: Run, respond: str, lag_s: float, think_s: float
+) -> tuple[float, int]:
+    """End of the user's speech → first reply frame played (virtual time, ms), and the
+    session's `reply_hold_ms` counter."""
     emulator = EmulatorConfig(
         input_transcript="Gemini, say that back",
         input_transcript_lag_s=lag_s,
         think_time_s=think_s,
     )
-    _, _, metrics, _ = run_virtual(one_turn(emulator, addressed_config(respond=respond)))
+    _, counters, metrics, _ = run_virtual(one_turn(emulator, addressed_config(respond=respond)))
     assert metrics.reply_latency_ms.count == 1
-    return float(metrics.reply_latency_ms.max)
+    return float(metrics.reply_latency_ms.max), counters["reply_hold_ms"]
 
 
 def test_holding_delays_the_first_reply_audio_by_the_transcripts_lag_behind_it(
@@ -281,14 +284,16 @@ def test_holding_delays_the_first_reply_audio_by_the_transcripts_lag_behind_it(
     think_s = 0.3
     rows = []
     for lag_s in (0.0, 0.3, 0.5, 0.8, 1.2):
-        always = first_reply_delay_ms(run_virtual, "always", lag_s, think_s)
-        addressed = first_reply_delay_ms(run_virtual, "when_addressed", lag_s, think_s)
+        always, _ = first_reply_delay(run_virtual, "always", lag_s, think_s)
+        addressed, hold_ms = first_reply_delay(run_virtual, "when_addressed", lag_s, think_s)
         added_ms = addressed - always
         rows.append((lag_s, always, addressed, added_ms))
         # The transcript arrives `lag_s` after the turn ended and the reply `think_s`
-        # after: held audio waits for the difference, give or take a 10 ms frame.
+        # after: held audio waits for the difference, give or take a 10 ms frame, and
+        # the session's own counter says so.
         expected_ms = max(0.0, lag_s - think_s) * 1e3
         assert math.isclose(added_ms, expected_ms, abs_tol=20.0), rows[-1]
+        assert math.isclose(hold_ms, expected_ms, abs_tol=20.0), (hold_ms, rows[-1])
     print("\ntranscript lag  always  when_addressed  added (ms, virtual time, think 300 ms)")
     for lag_s, always, addressed, added_ms in rows:
         print(f"{lag_s * 1e3:13.0f}  {always:6.0f}  {addressed:14.0f}  {added_ms:5.0f}")

@@ -14,7 +14,8 @@ until the turn's input transcription decides:
 
 Holding is what this mode costs: reply audio that arrives before the transcript names the
 bot waits for it (on the real service the input transcription often lags the first reply
-audio). `hold_ms` records, per released reply, how long its first audio was held.
+audio). The counters `replies_held` and `reply_hold_ms` (their sum) give the mean delay
+this added to the first reply audio of the replies that were played.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from ..protocol import (
     ServerEvent,
     TurnComplete,
 )
-from ._metrics import Histogram
 from ._modes import bot_names
 from ._stats import SessionCounters
 
@@ -74,14 +74,10 @@ class AddressGate:
         addressee: Addressee,
         counters: SessionCounters,
         monotonic: Monotonic,
-        *,
-        histogram_capacity: int = 1024,
     ) -> None:
         self._addressee = addressee
         self._counters = counters
         self._monotonic = monotonic
-        self.hold_ms = Histogram(histogram_capacity)
-        """Per released reply: its first audio's arrival → the transcript naming the bot."""
         self._heard = ""
         self._decided: bool | None = None
         """None until the transcript decides; then whether the bot was addressed."""
@@ -127,7 +123,9 @@ class AddressGate:
         if self._addressee.addressed_in(self._heard):
             self._decided = True
             if not math.isnan(self._held_since_s):
-                self.hold_ms.record((self._monotonic() - self._held_since_s) * 1e3)
+                self._counters.replies_held += 1
+                held_s = self._monotonic() - self._held_since_s
+                self._counters.reply_hold_ms += round(held_s * 1e3)
             released, self._held = self._held, []
             return released
         if finished:
@@ -153,7 +151,4 @@ def address_gate(
     """The gate `config` asks for: with `respond = "when_addressed"`, not interpreting."""
     if config.gemini.respond != "when_addressed" or config.translate.language:
         return None
-    capacity = config.metrics.histogram_capacity
-    return AddressGate(
-        Addressee(bot_names(config)), counters, monotonic, histogram_capacity=capacity
-    )
+    return AddressGate(Addressee(bot_names(config)), counters, monotonic)
