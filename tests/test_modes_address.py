@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,15 @@ def test_an_interrupted_held_reply_is_forgotten() -> None:
     assert feed(g, Interrupted()) == [Interrupted()]
     named = InputTranscription("Gemini", finished=True)
     assert feed(g, named, audio(5)) == [named, audio(5)]
+
+
+def test_a_question_asked_again_after_a_drop_is_answered_without_a_transcript() -> None:
+    g, counters, _ = gate()
+    g.answer_next()
+    assert feed(g, audio(1), TurnComplete()) == [audio(1), TurnComplete()]
+    assert counters.replies_not_addressed == 0
+    # Only that one reply: the next turn needs the name again.
+    assert feed(g, audio(2), TurnComplete()) == [TurnComplete()]
 
 
 # -- setup and configuration -----------------------------------------------------------
@@ -297,3 +307,35 @@ def test_holding_delays_the_first_reply_audio_by_the_transcripts_lag_behind_it(
     print("\ntranscript lag  always  when_addressed  added (ms, virtual time, think 300 ms)")
     for lag_s, always, addressed, added_ms in rows:
         print(f"{lag_s * 1e3:13.0f}  {always:6.0f}  {addressed:14.0f}  {added_ms:5.0f}")
+
+
+def test_a_reply_cut_by_a_dropped_connection_is_asked_again_and_played(run_virtual: Run) -> None:
+    async def scenario() -> list[Event]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        emulator = EmulatorConfig(
+            port=port, speed=1.0, think_time_s=0.0, input_transcript="Gemini, say that back"
+        )
+        emu = Emulator(emulator)
+        await emu.start()
+        try:
+            session = Session(addressed_config(emu.url), PacedWav(SPEECH), clock=loop_clock())
+            events: list[Event] = []
+            session.add_listener(events.append)
+            async with session:
+                while not any(isinstance(e, TurnStarted) for e in events):
+                    await asyncio.sleep(0.01)
+                await emu.stop()  # mid-reply
+                await asyncio.sleep(0.3)
+                await emu.start()
+                # The question is asked again as text (no transcript to name the bot).
+                while not any(isinstance(e, TurnEnded) and e.turn_id == 1 for e in events):
+                    await asyncio.sleep(0.01)
+        finally:
+            await emu.stop()
+        return events
+
+    events = run_virtual(scenario(), timeout_s=20)
+    ended = [e for e in events if isinstance(e, TurnEnded)]
+    assert [e.turn_id for e in ended] == [0, 1] and ended[1].heard_s > 0.5

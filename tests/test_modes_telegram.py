@@ -183,6 +183,33 @@ def test_audio_said_during_a_switch_reaches_one_session_or_the_other(run_virtual
     assert 0 <= lost_ms <= switch_s * 1e3 + 20
 
 
+def test_two_switches_at_once_run_one_after_the_other(run_virtual: Run) -> None:
+    async def scenario() -> tuple[FakeCalls, Any, Any]:
+        calls, client = FakeCalls(), GroupClient()
+        async with Emulator() as emu:
+            runner = runner_on(emu, client, calls)
+            await send(runner, client, command(client, "/gemini", ADMIN, 1))
+            handler = client.handlers[0]
+            for text, message_id in (("/gemini translate fr", 2), ("/gemini translate de", 3)):
+                message = command(client, text, ADMIN, message_id)
+                assert await handler.check(client, message)
+                await handler.callback(client, message)  # both handed off before either runs
+            await runner.drain()
+            bridge = runner.bridges[CHAT_ID]
+            running = bridge.session is not None and bridge.session.running
+            await runner.stop()
+            return calls, emu, running
+
+    calls, emu, running = run_virtual(scenario())
+    assert running and len(calls.played) == 1
+    languages = [
+        r.setup["generationConfig"].get("translationConfig", {}).get("targetLanguageCode")
+        for r in emu.sessions
+    ]
+    assert languages == [None, "fr", "de"]
+    assert [r.close_codes for r in emu.sessions] == [[1000], [1000], [1000]]
+
+
 def test_the_bot_answers_to_the_accounts_first_name_unless_one_is_configured() -> None:
     client = GroupClient()
     addressed = BridgeConfig().with_overrides(gemini={"respond": "when_addressed"})

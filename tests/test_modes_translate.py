@@ -185,8 +185,11 @@ def test_our_client_gets_a_translated_reply(run_virtual: Run) -> None:
 def test_a_session_in_interpreter_mode_plays_and_posts_the_translation(run_virtual: Run) -> None:
     async def scenario() -> tuple[list[Transcript], list[TurnEnded], dict[str, Any]]:
         async with Emulator(strict(silence_duration_ms=300)) as emu:
+            # An interpreter translates everyone: `when_addressed` does not apply to it.
             config = BridgeConfig().with_overrides(
-                endpoint={"url": emu.url}, translate={"language": "es"}
+                endpoint={"url": emu.url},
+                translate={"language": "es"},
+                gemini={"respond": "when_addressed"},
             )
             transport = PacedWav(read_audio(SPEECH_WAV, 48_000, 1)[: int(1.2 * 48_000) * 2])
             session = Session(config, transport, clock=loop_clock())

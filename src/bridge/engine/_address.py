@@ -108,6 +108,12 @@ class AddressGate:
             self._held.clear()  # a barged-in reply is never played, addressed or not
         return (event,)
 
+    def answer_next(self) -> None:
+        """The coming reply answers a question asked again after a dropped connection
+        (a text turn, with no transcript to decide by): play it."""
+        self.reset()
+        self._decided = True
+
     def reset(self) -> None:
         """A new turn (or a new connection): undecided, nothing heard or held."""
         self._heard = ""

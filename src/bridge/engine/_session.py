@@ -331,6 +331,8 @@ class Session:
         """On a new socket: ask again the question whose reply was cut short."""
         question = self._reask  # kept until a turn completes: this socket may die too
         if question is not None:
+            if self._address is not None:
+                self._address.answer_next()  # it was played, so it was addressed
             text = (
                 "(The connection dropped while you were answering. The user had said: "
                 f"{question!r}. Please answer that again.)"

@@ -10,7 +10,9 @@ trip, a few hundred ms on the real service). The reply playing at the switch is 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 
 from pyrogram.enums import ParseMode
 from pyrogram.errors import FloodWait, SlowmodeWait
@@ -28,25 +30,33 @@ __all__ = ["mode_command", "switch_session"]
 
 log = logging.getLogger(__name__)
 
+_NOT_LIVE = "Gemini is not live here: send /gemini first."
 USAGE = "Usage: /gemini translate <language code, e.g. fr, es, pt-BR>, or /gemini translate off"
 
 
-async def switch_session(bridge: ChatBridge, config: BridgeConfig) -> None:
-    """Replace `bridge`'s session with one on `config`, staying in the call.
+_switching: weakref.WeakKeyDictionary[ChatBridge, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+async def switch_session(bridge: ChatBridge, config: BridgeConfig) -> bool:
+    """Replace `bridge`'s session with one on `config`, staying in the call; False (and
+    nothing changed) if it is not live.
 
     Raises `ConfigError` (nothing changed) for a bad `config`; if the new session cannot
     start, the call is left too (no bot sitting silent in it) and the error raised.
+    Switches of one chat run one after the other: the last one asked wins.
     """
     live_config(config).validate()
-    bridge.config = config
-    if not bridge.running:
-        return
-    await bridge.stop(leave=False)
-    try:
-        await bridge.start()
-    except BaseException:
-        await bridge.transport.stop()
-        raise
+    async with _switching.setdefault(bridge, asyncio.Lock()):
+        if not bridge.running:
+            return False
+        bridge.config = config
+        await bridge.stop(leave=False)
+        try:
+            await bridge.start()
+        except BaseException:
+            await bridge.transport.stop()
+            raise
+        return True
 
 
 async def mode_command(bridge: ChatBridge | None, message: Message, budget: AccountBudget) -> bool:
@@ -72,23 +82,26 @@ async def _translate(
     if problem:
         await budgeted_reply(budget, chat, message, f"Cannot translate: {problem}.\n{USAGE}")
         return
-    if bridge is None or not bridge.running:
-        await budgeted_reply(budget, chat, message, "Gemini is not live here: send /gemini first.")
+    if bridge is None:
+        await budgeted_reply(budget, chat, message, _NOT_LIVE)
         return
     config = bridge.config.with_overrides(translate={"language": "" if off else language})
     try:
-        await switch_session(bridge, config)
+        switched = await switch_session(bridge, config)
     except Exception as exc:
         log.warning("could not switch modes in %s: %s", chat, exc)
         text = "Could not switch modes; the error is in the log. Send /gemini to rejoin."
         await budgeted_reply(budget, chat, message, text)
         return
-    text = (
-        "Interpreter off: Gemini is back to answering."
-        if off
-        else f"Interpreting into {language}: everything said in the call is spoken "
-        "again in that language. /gemini translate off ends it."
-    )
+    if not switched:
+        text = _NOT_LIVE
+    elif off:
+        text = "Interpreter off: Gemini is back to answering."
+    else:
+        text = (
+            f"Interpreting into {language}: everything said in the call is spoken again in "
+            "that language. /gemini translate off ends it."
+        )
     await budgeted_reply(budget, chat, message, text)
 
 
