@@ -62,9 +62,9 @@ class EmulatedConnection:
         self.speech_bytes = 0
         """Audio of the turn being spoken, for interim transcriptions."""
         self.server_closed = False
+        """Whether this side ended the connection (a reply cut then is the server's doing)."""
         self.transcribing: asyncio.Task[None] | None = None
         """The current turn's input transcription, when it lags the reply."""
-        """Whether this side ended the connection (a reply cut then is the server's doing)."""
 
     async def send(self, message: dict[str, Any]) -> None:
         """Server JSON goes out in binary frames, as Google sends it."""
