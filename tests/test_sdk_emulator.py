@@ -3,7 +3,8 @@ does our client: setup, an audio turn, barge-in, a tool call, goAway and resumpt
 
 Every test runs against both emulator profiles: `basic` and `realistic` (the setup checked
 against the SDK's own fields, bursty replies at 0.7x-3x real time, live captions, slow
-pongs; records kept whole so the test can compare audio)."""
+pongs; records kept whole so the test can compare audio). Both clients and the emulator
+share one virtual-time loop (`run_virtual`): real sockets and TLS, no idle waiting."""
 
 from __future__ import annotations
 
@@ -129,7 +130,7 @@ async def sdk_send(session: Any, pcm: bytes) -> None:
 
 
 def test_sdk_audio_turn_with_reply_audio_and_both_transcriptions(
-    run: Run, tls: Tls, profile: str
+    run_virtual: Run, tls: Tls, profile: str
 ) -> None:
     user = speech(1.0)
 
@@ -163,10 +164,10 @@ def test_sdk_audio_turn_with_reply_audio_and_both_transcriptions(
             assert voice == {"prebuiltVoiceConfig": {"voiceName": "Puck"}}
             assert bytes(record.uplink_audio) == user + silence(0.7)
 
-    run(scenario())
+    run_virtual(scenario())
 
 
-def test_sdk_interrupted_reply(run: Run, tls: Tls, profile: str) -> None:
+def test_sdk_interrupted_reply(run_virtual: Run, tls: Tls, profile: str) -> None:
     async def scenario() -> None:
         async with (
             Emulator(emulator_config(tls, profile, speed=1.0, burst_chunks=1)) as emu,
@@ -189,10 +190,10 @@ def test_sdk_interrupted_reply(run: Run, tls: Tls, profile: str) -> None:
             assert flags == ["interrupted", "turnComplete"]
             assert emu.sessions[0].turns[0].interrupted
 
-    run(scenario())
+    run_virtual(scenario())
 
 
-def test_sdk_tool_call_round_trip(run: Run, tls: Tls, profile: str) -> None:
+def test_sdk_tool_call_round_trip(run_virtual: Run, tls: Tls, profile: str) -> None:
     async def scenario() -> None:
         async with (
             Emulator(emulator_config(tls, profile)) as emu,
@@ -218,10 +219,10 @@ def test_sdk_tool_call_round_trip(run: Run, tls: Tls, profile: str) -> None:
             (response,) = emu.sessions[0].tool_responses
             assert response["id"] == "call-0-get_time"
 
-    run(scenario())
+    run_virtual(scenario())
 
 
-def test_sdk_go_away_then_resumption(run: Run, tls: Tls, profile: str) -> None:
+def test_sdk_go_away_then_resumption(run_virtual: Run, tls: Tls, profile: str) -> None:
     async def scenario() -> None:
         # goAway 0.1 s into each connection; the second one's 0.3 s reply (as slow as 0.7x
         # real time with the realistic profile) is over well before it closes.
@@ -254,10 +255,10 @@ def test_sdk_go_away_then_resumption(run: Run, tls: Tls, profile: str) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=DeprecationWarning)
-        run(scenario())
+        run_virtual(scenario())
 
 
-def test_our_client_over_tls_same_scenarios(run: Run, tls: Tls, profile: str) -> None:
+def test_our_client_over_tls_same_scenarios(run_virtual: Run, tls: Tls, profile: str) -> None:
     config = LiveConfig(model=MODEL, function_declarations=(FunctionDeclaration("get_time"),))
 
     async def scenario() -> None:
@@ -292,4 +293,4 @@ def test_our_client_over_tls_same_scenarios(run: Run, tls: Tls, profile: str) ->
             assert emu.sessions[0].tool_responses[0]["response"] == {"ok": True}
             assert emu.sessions[0].n_connections == 2
 
-    run(scenario())
+    run_virtual(scenario())

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from bridge.tools import ToolError, ToolRegistry, builtin_tools
+from bridge.config import BridgeConfig, ConfigError
+from bridge.tools import BRIDGE_TOOL_NAMES, ToolError, ToolRegistry, builtin_tools
 
 Run = Callable[..., Any]
 BAD = "invalid arguments for add: "
@@ -97,6 +98,8 @@ def test_cancellation_propagates_to_the_caller(run_virtual: Run) -> None:
         ({"parameters": {"type": "string"}}, "type 'object'"),
         ({"parameters": {"type": "object", "properties": {"x": {"type": "date"}}}}, "x.type"),
         ({"parameters": {"type": "object", "required": ["x"]}}, "'x' is not in properties"),
+        ({"behavior": "non_blocking"}, "behavior must be one of"),
+        ({"scheduling": "LATER"}, "scheduling must be one of"),
     ],
 )
 def test_bad_registrations_say_what_is_wrong(kwargs: dict[str, Any], fragment: str) -> None:
@@ -145,3 +148,65 @@ def test_builtin_current_time(run_virtual: Run) -> None:
         in run_virtual(tools.call("current_time", {"timezone": "Mars/Base"}))["error"]
     )
     assert run_virtual(tools.call("current_time", {}))["timezone"] == "UTC"
+
+
+def test_behavior_is_declared_and_scheduling_goes_only_with_non_blocking_results() -> None:
+    tools = registry()
+    add = tools.get("add")
+    assert add is not None and "behavior" not in add.declaration()  # the model's default
+    assert add.response_scheduling({"result": 1}) is None
+    add = tools.configure("add", behavior="NON_BLOCKING", scheduling="SILENT")
+    assert add.declaration()["behavior"] == "NON_BLOCKING"
+    assert add.response_scheduling({"result": 1}) == "SILENT"
+    # A failure is never silent: the model said it would do something and should say why not.
+    assert add.response_scheduling({"error": "no"}) == "WHEN_IDLE"
+    add = tools.configure("add", behavior="BLOCKING")
+    assert add.scheduling == "SILENT" and add.response_scheduling({"result": 1}) is None
+    with pytest.raises(ToolError, match="no tool named 'sub'"):
+        tools.configure("sub", behavior="BLOCKING")
+
+
+def tools_section(**values: Any) -> BridgeConfig:
+    return BridgeConfig().with_overrides(tools=values)
+
+
+def test_tools_section_applies_overrides_to_a_copy() -> None:
+    tools = builtin_tools()
+    config = tools_section(
+        behavior=("calculate=NON_BLOCKING", "post_message=NON_BLOCKING"),
+        scheduling=("calculate=INTERRUPT",),
+        disabled=("current_time", "list_participants"),
+    )
+    # The Telegram tools are not offered here: naming them is not an error.
+    applied = config.tools.apply(tools, known=BRIDGE_TOOL_NAMES)
+    assert [tool.name for tool in applied] == ["calculate"]
+    calculate = applied.get("calculate")
+    assert calculate is not None and calculate.behavior == "NON_BLOCKING"
+    assert calculate.scheduling == "INTERRUPT"
+    assert len(tools) == 2 and tools.get("calculate").behavior == "BLOCKING"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BRIDGE_TOOLS_BEHAVIOR": "calculate"}, "tools.behavior: entry 'calculate' must be NAME="),
+        ({"BRIDGE_TOOLS_BEHAVIOR": "calculate=FAST"}, "tools.behavior: entry 'calculate=FAST'"),
+        ({"BRIDGE_TOOLS_BEHAVIOR": "a=BLOCKING,a=NON_BLOCKING"}, "tool 'a' is named twice"),
+        ({"BRIDGE_TOOLS_SCHEDULING": "x y=SILENT"}, "tools.scheduling: entry 'x y=SILENT'"),
+        ({"BRIDGE_TOOLS_DISABLED": "bad name"}, "tools.disabled: entry 'bad name' is not"),
+        ({"BRIDGE_TOOLS_SLOW_NOTICE_S": "-1"}, "tools.slow_notice_s: must be in"),
+        ({"BRIDGE_TOOLS_POST_MAX_CHARS": "5000"}, "tools.post_max_chars: must be in"),
+    ],
+)
+def test_bad_tools_settings_are_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        BridgeConfig.load(env=env)
+    assert message in str(info.value) and "$BRIDGE_TOOLS_" in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["behavior", "scheduling", "disabled"])
+def test_a_tool_the_bridge_does_not_have_is_named(key: str) -> None:
+    value = "cacl=SILENT" if key == "scheduling" else "cacl=BLOCKING"
+    config = tools_section(**{key: ("cacl" if key == "disabled" else value,)})
+    with pytest.raises(ConfigError, match=f"tools.{key}: no tool named 'cacl'; tools: "):
+        config.tools.apply(builtin_tools(), known=BRIDGE_TOOL_NAMES)

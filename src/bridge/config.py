@@ -40,6 +40,7 @@ from typing import Any, Self
 
 from ._secret import Secret
 from ._settings import Check, InvalidSetting, _convert, _nonempty, _one_of, _range, _setting, _url
+from ._tools_settings import ToolsConfig
 from ._translate import TranslateConfig
 from .protocol.errors import ConfigError
 
@@ -52,6 +53,7 @@ __all__ = [
     "InvalidSetting",
     "MetricsConfig",
     "TelegramConfig",
+    "ToolsConfig",
     "TranslateConfig",
     "TransportConfig",
 ]
@@ -181,6 +183,7 @@ class BridgeConfig:
     transport: TransportConfig = field(default_factory=TransportConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    tools: ToolsConfig = field(default_factory=ToolsConfig)
     translate: TranslateConfig = field(default_factory=TranslateConfig)
 
     def __post_init__(self) -> None:
@@ -286,6 +289,7 @@ _SECTIONS: dict[str, type] = {
     "transport": TransportConfig,
     "metrics": MetricsConfig,
     "telegram": TelegramConfig,
+    "tools": ToolsConfig,
     "translate": TranslateConfig,
 }
 

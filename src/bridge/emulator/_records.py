@@ -19,6 +19,8 @@ class TurnRecord:
     """24 kHz reply bytes actually sent for this turn."""
     interrupted: bool = False
     tool_calls: list[str] = field(default_factory=list)
+    result: str | None = None
+    """What the model says about a NON_BLOCKING call's result (a turn no user started)."""
     cut_by: str | None = None
     """Who ended the connection while this turn's reply was being generated: "client"
     (the bridge moved or closed too early) or "server" (a drop, a limit, a deadline)."""

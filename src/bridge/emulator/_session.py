@@ -20,6 +20,7 @@ from ._modes import as_spoken, send_input_transcript
 from ._records import SessionRecord, TurnRecord
 from ._reply import stream_audio
 from ._setup import declared_functions
+from ._tools import FunctionCalls
 from ._vad import EnergyVad
 from ._wire import WireError, b64decode, close_reason, decode_message, rate_from_mime
 
@@ -58,7 +59,7 @@ class EmulatedConnection:
         self.manual_rate_hz = 16000
         self.reply_tasks: list[asyncio.Task[None]] = []
         self.current_turn: TurnRecord | None = None
-        self.pending_calls: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.calls = FunctionCalls(setup, self.send)
         self.speech_bytes = 0
         """Audio of the turn being spoken, for interim transcriptions."""
         self.server_closed = False
@@ -133,7 +134,7 @@ class EmulatedConnection:
         elif key == "clientContent":
             await self.client_content(body)
         elif key == "toolResponse":
-            self.tool_response(body)
+            await self.tool_response(body)
 
     async def realtime_input(self, body: dict[str, Any]) -> None:
         blobs = []
@@ -237,17 +238,23 @@ class EmulatedConnection:
             ]
             self.start_reply(self.new_turn(b"", 16000, " ".join(t for t in texts if t)))
 
-    def tool_response(self, body: dict[str, Any]) -> None:
+    async def tool_response(self, body: dict[str, Any]) -> None:
         responses = body.get("functionResponses") or []
         if not isinstance(responses, list):
             raise WireError("Invalid value at 'tool_response.function_responses'.")
-        for response in responses:
+        for index, response in enumerate(responses):
             if not isinstance(response, dict) or not response.get("id"):
                 raise WireError("Invalid value at 'tool_response.function_responses.id'.")
+            aside = self.calls.answered(index, response)
             self.record.tool_responses.append(response)
-            future = self.pending_calls.pop(response["id"], None)
-            if future is not None and not future.done():
-                future.set_result(response)
+            if aside is None or aside[0] == "SILENT":
+                continue
+            scheduling, said = aside
+            if scheduling == "INTERRUPT":
+                await self.interrupt()
+            turn = self.new_turn(b"", 16000)
+            turn.result = said
+            self.start_reply(turn)  # WHEN_IDLE: queued behind the reply in progress
 
     def new_turn(self, audio: bytes, rate_hz: int, text: str | None = None) -> TurnRecord:
         turn = TurnRecord(
@@ -282,12 +289,7 @@ class EmulatedConnection:
             return
         turn = self.current_turn
         await self.stop_reply()
-        cancelled = list(self.pending_calls)
-        for future in self.pending_calls.values():
-            future.cancel()
-        self.pending_calls.clear()
-        if cancelled:
-            await self.send({"toolCallCancellation": {"ids": cancelled}})
+        await self.calls.cancel_waited_on()
         if turn is not None:
             turn.interrupted = True
             self.current_turn = None
@@ -295,7 +297,7 @@ class EmulatedConnection:
         await self.send({"serverContent": {"turnComplete": True}})
 
     def function_for(self, turn: TurnRecord) -> str | None:
-        if not self.functions:
+        if not self.functions or turn.result is not None:
             return None
         if turn.text:
             for name in self.functions:
@@ -330,24 +332,12 @@ class EmulatedConnection:
             heard = config.input_transcript or f"[speech {seconds:.2f} s]"
             lag_s = config.input_transcript_lag_s
             self.transcribing = await send_input_transcript(self.send, heard, lag_s)
-        said = ""
+        said = turn.result or ""
         function = self.function_for(turn)
         if function is not None:
             call_id = f"call-{turn.index}-{function}"
-            future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-            self.pending_calls[call_id] = future
             turn.tool_calls.append(call_id)
-            await self.send(
-                {
-                    "toolCall": {
-                        "functionCalls": [
-                            {"id": call_id, "name": function, "args": {"text": turn.text or ""}}
-                        ]
-                    }
-                }
-            )
-            response = await future
-            said = f"{function} returned {orjson.dumps(response.get('response')).decode()}"
+            said = await self.calls.call(call_id, function, {"text": turn.text or ""}) or ""
         await asyncio.sleep(config.think_time_s)
         if self.text_replies:
             text = said or (f"You said: {turn.text}" if turn.text else "[audio received]")

@@ -10,6 +10,7 @@ import orjson
 
 from ..protocol._config import (
     ACTIVITY_HANDLINGS,
+    BEHAVIORS,
     END_SENSITIVITIES,
     MODALITIES,
     START_SENSITIVITIES,
@@ -20,6 +21,7 @@ from ._wire import WireError
 
 # The SDK's TurnCoverage (3.6.1) has a value the bridge's own config does not offer.
 _TURN_COVERAGES = TURN_COVERAGES | {"TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO"}
+_BEHAVIORS = BEHAVIORS | {"UNSPECIFIED"}
 
 
 def _check_enum(where: str, value: Any, allowed: frozenset[str]) -> None:
@@ -102,6 +104,8 @@ def validate_setup(setup: dict[str, Any], *, strict: bool = False) -> None:
         for declaration in tool.get("functionDeclarations") or []:
             if not isinstance(declaration, dict) or not declaration.get("name"):
                 raise WireError("Invalid value at 'setup.tools.function_declarations': name.")
+            behavior = declaration.get("behavior")
+            _check_enum("function_declarations.behavior", behavior, _BEHAVIORS)
 
 
 def declared_functions(setup: dict[str, Any]) -> list[str]:

@@ -92,7 +92,7 @@ class Session:
     ) -> None:
         self.config = config
         self.transport = transport
-        self.tools = tools if tools is not None else ToolRegistry()
+        self.tools = _setup.tools_for(config, tools)
         self._own_clock = clock is None
         capacity = config.metrics.histogram_capacity
         self.clock = clock if clock is not None else PlayoutClock(histogram_capacity=capacity)
@@ -111,7 +111,12 @@ class Session:
         self._turns = Turns(self.downlink, publisher, stats, vad, monotonic)
         self._address = address_gate(config, stats.counters, monotonic)
         self._barge_in = BargeIn(engine, vad, self.downlink, self._turns, stats)
-        self._resume = ResumePolicy(vad, lambda: protocol.generating, lambda: bool(self._tools))
+        self._resume = ResumePolicy(
+            vad,
+            lambda: protocol.generating,
+            lambda: self._tools.waited_on(),  # a NON_BLOCKING call does not hold a move
+            lambda: bool(self._tools),
+        )
         self._link = Link(
             config=config,
             protocol=protocol,
@@ -129,7 +134,12 @@ class Session:
         self._reask: str | None = None
         """The question of a reply the server cut short, to ask again on the next socket."""
         self._tools = ToolCalls(
-            self.tools, publisher, stats.counters, protocol.is_pending, self._link.respond
+            self.tools,
+            publisher,
+            stats.counters,
+            protocol.is_pending,
+            self._link.respond,
+            slow_notice_s=config.tools.slow_notice_s,
         )
         # Throttled: a broken transport sends 100 bad frames a second, a dead one fails
         # on every tick.

@@ -22,7 +22,7 @@ from ..protocol import (
     RealtimeInputConfig,
     SpeechConfig,
 )
-from ..tools import ToolRegistry
+from ..tools import BRIDGE_TOOL_NAMES, ToolRegistry
 from ..transports import Transport
 from ._downlink import Downlink
 from ._modes import apply_mode
@@ -47,6 +47,7 @@ def live_config(config: BridgeConfig, tools: ToolRegistry | None = None) -> Live
             name=tool.name,
             description=tool.description,
             parameters=dict(tool.parameters) if tool.parameters.get("properties") else None,
+            behavior=tool.behavior,
         )
         for tool in (tools or ())
     )
@@ -71,6 +72,11 @@ def live_config(config: BridgeConfig, tools: ToolRegistry | None = None) -> Live
         output_transcription=gemini.output_transcription,
     )
     return apply_mode(live, config)
+
+
+def tools_for(config: BridgeConfig, tools: ToolRegistry | None) -> ToolRegistry:
+    """`tools` as `config.tools` sets them (disabled ones left out, overrides applied)."""
+    return config.tools.apply(tools or ToolRegistry(), known=BRIDGE_TOOL_NAMES)
 
 
 def endpoint(config: BridgeConfig) -> Endpoint:

@@ -7,6 +7,12 @@ one whose result cannot be sent as JSON, since the model waits for an answer to 
 A second call reusing the id of one still running replaces it (the first is cancelled).
 Streamed calls (`willContinue`, `partialArgs`) are joined per id first and run once whole.
 
+A NON_BLOCKING tool's answer carries its `scheduling` (the model went on talking; the
+scheduling says when it speaks about the result). A call the model waits on (any other
+tool) that is still running after `slow_notice_s` publishes `ToolActivity(..., "slow")`,
+which a chat turns into a short notice: the room hears nothing while the model waits.
+A finished call's `ToolActivity` carries its result as JSON (cut to `RESULT_CHARS`).
+
 A server cannot make this unbounded: at most `MAX_CALLS_PER_MESSAGE` calls of one message
 and `MAX_CALLS_IN_FLIGHT` in all run as tasks; the rest are answered with an error by one
 task (up to `MAX_REFUSALS_QUEUED` waiting; beyond that they are counted and dropped), and
@@ -19,6 +25,9 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
 
 from .._faults import FaultReporter
 from ..protocol import (
@@ -46,6 +55,8 @@ MAX_CALLS_IN_FLIGHT = 32
 """Calls running at once in a session."""
 MAX_REFUSALS_QUEUED = 16_384
 """Calls over the limits waiting for their error answer."""
+RESULT_CHARS = 1000
+"""Longest result text a `ToolActivity` carries."""
 
 
 class ToolCalls:
@@ -58,8 +69,11 @@ class ToolCalls:
         counters: SessionCounters,
         is_pending: Callable[[str], bool],
         respond: Respond,
+        *,
+        slow_notice_s: float = 0.0,
     ) -> None:
         self._tools = tools
+        self._slow_notice_s = slow_notice_s
         self._publisher = publisher
         self._counters = counters
         self._is_pending = is_pending
@@ -76,6 +90,14 @@ class ToolCalls:
 
     def __bool__(self) -> bool:
         return bool(self._tasks)
+
+    def waited_on(self) -> bool:
+        """Whether a call the model waits on (not NON_BLOCKING) is running."""
+        for name in self._names.values():
+            tool = self._tools.get(name)
+            if tool is None or not tool.non_blocking:
+                return True
+        return False
 
     def tasks(self) -> list[asyncio.Task[None]]:
         """The running call tasks (and the one answering refused calls)."""
@@ -158,11 +180,28 @@ class ToolCalls:
             # refusals would hold the loop as one long step.
             await asyncio.sleep(0)
 
+    def _notice_when_slow(self, call: FunctionCall) -> asyncio.TimerHandle | None:
+        tool = self._tools.get(call.name)
+        if tool is None or tool.non_blocking or self._slow_notice_s <= 0:
+            return None
+        slow = ToolActivity(call.id, call.name, "slow", f"running for {self._slow_notice_s:g} s")
+        return asyncio.get_running_loop().call_later(
+            self._slow_notice_s, self._publisher.publish, slow
+        )
+
+    def _answer(self, call: FunctionCall, response: dict[str, Any]) -> FunctionResponse:
+        tool = self._tools.get(call.name)
+        scheduling = tool.response_scheduling(response) if tool is not None else None
+        return FunctionResponse(call.id, call.name, response, scheduling=scheduling)
+
     async def _run(self, call: FunctionCall) -> None:
         me = asyncio.current_task()
+        notice = self._notice_when_slow(call)
         try:
             response = await self._tools.call(call.name, call.args)
         finally:
+            if notice is not None:
+                notice.cancel()
             # A newer call with the same id may have taken the slot: leave it alone.
             if self._tasks.get(call.id) is me:
                 del self._tasks[call.id]
@@ -173,14 +212,14 @@ class ToolCalls:
             self._counters.late_tool_results_dropped += 1
             return
         try:
-            await self._respond(FunctionResponse(call.id, call.name, response))
+            await self._respond(self._answer(call, response))
         except ConfigError as exc:
             error = f"tool result is not JSON-serialisable: {exc}"
             log.warning("tool %s: %s", call.name, error)
             self._counters.tool_errors += 1
             self._publisher.publish(ToolActivity(call.id, call.name, "failed", error))
             try:
-                await self._respond(FunctionResponse(call.id, call.name, {"error": error}))
+                await self._respond(self._answer(call, {"error": error}))
             except (LiveConnectionClosed, LocalProtocolError, OSError) as send_exc:
                 log.warning("tool %s: could not send its error: %s", call.name, send_exc)
             return
@@ -193,4 +232,7 @@ class ToolCalls:
             self._counters.tool_errors += 1
             self._publisher.publish(ToolActivity(call.id, call.name, "failed", response["error"]))
         else:
-            self._publisher.publish(ToolActivity(call.id, call.name, "finished"))
+            result = orjson.dumps(response).decode()
+            if len(result) > RESULT_CHARS:
+                result = result[: RESULT_CHARS - 1] + "…"
+            self._publisher.publish(ToolActivity(call.id, call.name, "finished", result))

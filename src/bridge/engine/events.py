@@ -40,11 +40,15 @@ class TurnEnded:
 
 @dataclass(frozen=True, slots=True)
 class ToolActivity:
-    """A tool call changed state."""
+    """A tool call changed state.
+
+    `detail`: the result as JSON when "finished", the error when "failed" or "cancelled";
+    "slow" means a call the model waits on is still running after `tools.slow_notice_s`.
+    """
 
     call_id: str
     name: str
-    status: Literal["started", "finished", "failed", "cancelled"]
+    status: Literal["started", "slow", "finished", "failed", "cancelled"]
     detail: str = ""
 
 

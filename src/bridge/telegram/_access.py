@@ -72,15 +72,21 @@ class AccessPolicy:
     async def allows(self, client: Client, message: Message) -> bool:
         """Whether the sender of `message` may control the bridge in its chat."""
         user = message.from_user
-        if self.listed(user):
-            return True
         chat_id = chat_id_of(message)
-        if not self.admins or chat_id is None:
-            return False
         if user is None:
+            if not self.admins or chat_id is None:
+                return False
             # An anonymous admin posts as the group itself; nobody else can.
             sender = message.sender_chat
             return sender is not None and sender.id == chat_id
+        return await self.allows_user(client, chat_id, user)
+
+    async def allows_user(self, client: Client, chat_id: int | None, user: User) -> bool:
+        """Whether `user` may control the bridge in `chat_id` (allowlisted, or an admin)."""
+        if self.listed(user):
+            return True
+        if not self.admins or chat_id is None:
+            return False
         try:
             member = await client.get_chat_member(chat_id, user.id)
         except RPCError as exc:

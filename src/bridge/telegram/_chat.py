@@ -19,25 +19,28 @@ from pyrogram.errors.rpc_error import RPCError
 from ..config import BridgeConfig
 from ..engine import PlayoutClock, Session
 from ..engine.events import Event, RetriesExhausted
+from ..tools import ToolRegistry, builtin_tools
 from ..transports.tgcalls import ChatNotFoundError, GroupCallTransport, VoiceCalls
+from ._access import AccessPolicy
 from ._botname import bot_named
 from ._budget import AccountBudget
+from ._tools import ChatTools
 from ._transcripts import TranscriptPoster
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ChatBridge", "SessionFactory", "chats_from_args", "default_session", "meet_chat"]
 
-SessionFactory = Callable[[BridgeConfig, GroupCallTransport, PlayoutClock], Session]
-"""Builds the engine session for one chat (tests substitute their own)."""
+SessionFactory = Callable[[BridgeConfig, GroupCallTransport, PlayoutClock, ToolRegistry], Session]
+"""Builds the engine session for one chat, with its tools (tests substitute their own)."""
 
 
 def default_session(
-    config: BridgeConfig, transport: GroupCallTransport, clock: PlayoutClock
+    config: BridgeConfig, transport: GroupCallTransport, clock: PlayoutClock, tools: ToolRegistry
 ) -> Session:
     """An engine `Session` on `transport`, driven by the shared `clock`; a chat outlives
     an outage (after the retry budget, one attempt per `engine.reconnect_cool_down_s`)."""
-    return Session(config, transport, clock=clock, keep_trying=True)
+    return Session(config, transport, tools=tools, clock=clock, keep_trying=True)
 
 
 class ChatBridge:
@@ -57,6 +60,7 @@ class ChatBridge:
         on_ended: Callable[[ChatBridge, str], None] | None = None,
         on_muted: Callable[[ChatBridge, bool], None] | None = None,
         budget: AccountBudget | None = None,
+        access: AccessPolicy | None = None,
     ) -> None:
         self.chat = chat
         self.config = config
@@ -76,6 +80,9 @@ class ChatBridge:
         self._session_factory = session_factory
         self._on_ended = on_ended
         self._budget = budget
+        self.tools = ChatTools(
+            client, calls, self.transport, config.tools, access=access, budget=budget
+        )
         self.session: Session | None = None
         self.poster: TranscriptPoster | None = None
         self._notices: set[asyncio.Task[None]] = set()
@@ -98,14 +105,16 @@ class ChatBridge:
         for a chat that does not exist or has no voice chat, and the client's errors."""
         if self.session is not None:
             return
-        session = self._session_factory(
-            bot_named(self.config, self._client), self.transport, self._clock
-        )
+        tools = builtin_tools()
+        self.tools.register(tools)  # the Telegram tools: this chat's, in Telegram mode only
+        config = bot_named(self.config, self._client)
+        session = self._session_factory(config, self.transport, self._clock, tools)
         if self._transcripts:
             poster = TranscriptPoster(self._client, self.chat, budget=self._budget)
             session.add_listener(poster.on_event)
             self.poster = poster
         session.add_listener(self._on_event)
+        session.add_listener(self.tools.on_event)
         await session.start()
         self.session = session
 
@@ -115,6 +124,7 @@ class ChatBridge:
         session, self.session = self.session, None
         if session is not None:
             await session.stop(release_transport=leave)
+        await self.tools.close()
         poster, self.poster = self.poster, None
         if poster is not None:
             await poster.close()

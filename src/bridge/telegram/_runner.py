@@ -218,6 +218,7 @@ class TelegramRunner:
                 on_ended=self._bridge_ended,
                 on_muted=self._bridge_muted,
                 budget=self.budget,
+                access=self.access,
             )
         await bridge.start()
         self.bridges[chat] = bridge

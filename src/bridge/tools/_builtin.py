@@ -15,6 +15,9 @@ from typing import Any
 
 from ._registry import ToolRegistry
 
+BRIDGE_TOOL_NAMES = frozenset({"current_time", "calculate", "list_participants", "post_message"})
+"""Every tool the bridge itself offers in some mode (the last two in Telegram chats only)."""
+
 _MAX_EXPRESSION_CHARS = 200
 _MAX_EXPONENT = 1000
 # Integers stay exact but bounded: a tool runs on the event loop, and one huge power
@@ -126,6 +129,7 @@ def builtin_tools() -> ToolRegistry:
             },
         },
         timeout_s=2.0,
+        behavior="BLOCKING",  # quick, and the answer is the reply
     )
     tools.register(
         "calculate",
@@ -137,5 +141,6 @@ def builtin_tools() -> ToolRegistry:
             "required": ["expression"],
         },
         timeout_s=2.0,
+        behavior="BLOCKING",
     )
     return tools

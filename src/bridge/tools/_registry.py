@@ -1,19 +1,32 @@
-"""A registry of async Python callables the model may call, declared with JSON schema."""
+"""A registry of async Python callables the model may call, declared with JSON schema.
+
+Each tool may say how the model treats a call (`behavior`, on its declaration):
+BLOCKING (the model waits for the result, silent meanwhile) or NON_BLOCKING (it goes on
+talking and listening while the call runs); None leaves the model's default. A
+NON_BLOCKING tool's result carries a `scheduling`: SILENT (the model takes it in without
+saying anything), WHEN_IDLE (it speaks about it once the current reply is over) or
+INTERRUPT (it cuts the current reply to speak about it); the names are google-genai's
+(`types.Behavior`, `types.FunctionResponseScheduling`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..protocol import Behavior, Scheduling
+from ..protocol._config import BEHAVIORS
+from ..protocol._events import SCHEDULINGS
 from ._schema import SchemaError, check_schema, validate
 
 ToolHandler = Callable[..., Awaitable[Any]]
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
 
 class ToolError(Exception):
@@ -29,13 +42,36 @@ class Tool:
     parameters: Mapping[str, Any]
     handler: ToolHandler
     timeout_s: float
+    behavior: Behavior | None = None
+    """BLOCKING or NON_BLOCKING; None: the model's default."""
+    scheduling: Scheduling | None = None
+    """How a NON_BLOCKING call's result is taken in; None: the server's (WHEN_IDLE)."""
+
+    @property
+    def non_blocking(self) -> bool:
+        """Whether the model goes on talking and listening while this tool runs."""
+        return self.behavior == "NON_BLOCKING"
 
     def declaration(self) -> dict[str, Any]:
         """The `functionDeclarations` entry sent in the setup message."""
         declaration: dict[str, Any] = {"name": self.name, "description": self.description}
         if self.parameters.get("properties"):
             declaration["parameters"] = dict(self.parameters)
+        if self.behavior is not None:
+            declaration["behavior"] = self.behavior
         return declaration
+
+    def response_scheduling(self, response: Mapping[str, Any]) -> Scheduling | None:
+        """The `scheduling` to send with `response` (None for a blocking tool).
+
+        A failure is never SILENT: the model told the room it would do something, and
+        should say that it could not.
+        """
+        if not self.non_blocking:
+            return None
+        if self.scheduling == "SILENT" and "error" in response:
+            return "WHEN_IDLE"
+        return self.scheduling
 
 
 class ToolRegistry:
@@ -64,10 +100,12 @@ class ToolRegistry:
         description: str,
         parameters: Mapping[str, Any] | None = None,
         timeout_s: float = 30.0,
+        behavior: Behavior | None = None,
+        scheduling: Scheduling | None = None,
     ) -> Tool:
         """Add a tool. `parameters` is a JSON schema of type object (None = no arguments)."""
-        if not _NAME.match(name):
-            raise ToolError(f"tool name {name!r} must match {_NAME.pattern}")
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise ToolError(f"tool name {name!r} must match {NAME_PATTERN.pattern}")
         if name in self._tools:
             raise ToolError(f"tool {name!r} is already registered")
         if not inspect.iscoroutinefunction(handler):
@@ -83,9 +121,39 @@ class ToolRegistry:
             raise ToolError(f"tool {name!r}: bad parameters schema: {exc}") from None
         if schema.get("type") != "object":
             raise ToolError(f"tool {name!r}: parameters schema must have type 'object'")
-        tool = Tool(name, description, schema, handler, timeout_s)
+        _check_modes(name, behavior, scheduling)
+        tool = Tool(name, description, schema, handler, timeout_s, behavior, scheduling)
         self._tools[name] = tool
         return tool
+
+    def configure(
+        self,
+        name: str,
+        *,
+        behavior: Behavior | None = None,
+        scheduling: Scheduling | None = None,
+    ) -> Tool:
+        """Set a registered tool's `behavior` and/or `scheduling` (None keeps the current)."""
+        tool = self._tools.get(name)
+        if tool is None:
+            raise ToolError(f"no tool named {name!r}; registered: {sorted(self._tools)}")
+        behavior = behavior if behavior is not None else tool.behavior
+        scheduling = scheduling if scheduling is not None else tool.scheduling
+        _check_modes(name, behavior, scheduling)
+        tool = dataclasses.replace(tool, behavior=behavior, scheduling=scheduling)
+        self._tools[name] = tool
+        return tool
+
+    def remove(self, name: str) -> None:
+        """Take a tool out (an unknown name is an error)."""
+        if self._tools.pop(name, None) is None:
+            raise ToolError(f"no tool named {name!r}; registered: {sorted(self._tools)}")
+
+    def copy(self) -> ToolRegistry:
+        """A registry holding the same tools (configuring it leaves this one as it is)."""
+        other = ToolRegistry()
+        other._tools = dict(self._tools)
+        return other
 
     def tool(
         self,
@@ -94,6 +162,8 @@ class ToolRegistry:
         description: str | None = None,
         parameters: Mapping[str, Any] | None = None,
         timeout_s: float = 30.0,
+        behavior: Behavior | None = None,
+        scheduling: Scheduling | None = None,
     ) -> Callable[[ToolHandler], ToolHandler]:
         """Decorator form of `register`; the docstring is the default description."""
 
@@ -104,6 +174,8 @@ class ToolRegistry:
                 description=description or inspect.getdoc(handler) or "",
                 parameters=parameters,
                 timeout_s=timeout_s,
+                behavior=behavior,
+                scheduling=scheduling,
             )
             return handler
 
@@ -152,3 +224,14 @@ class ToolRegistry:
 
     def __len__(self) -> int:
         return len(self._tools)
+
+
+def _check_modes(name: str, behavior: object, scheduling: object) -> None:
+    if behavior is not None and behavior not in BEHAVIORS:
+        raise ToolError(
+            f"tool {name!r}: behavior must be one of {sorted(BEHAVIORS)}, got {behavior!r}"
+        )
+    if scheduling is not None and scheduling not in SCHEDULINGS:
+        raise ToolError(
+            f"tool {name!r}: scheduling must be one of {sorted(SCHEDULINGS)}, got {scheduling!r}"
+        )
