@@ -207,7 +207,9 @@ def test_a_session_in_interpreter_mode_plays_and_posts_the_translation(run_virtu
     assert len(ended) == 1 and ended[0].heard_s > 0.5
 
 
-def test_google_genai_speaks_the_translation_setup_to_the_emulator(run: Run, tls: Tls) -> None:
+def test_google_genai_speaks_the_translation_setup_to_the_emulator(
+    run_virtual: Run, tls: Tls
+) -> None:
     config = types.LiveConnectConfig(
         response_modalities=["AUDIO"],
         input_audio_transcription=types.AudioTranscriptionConfig(),
@@ -233,7 +235,7 @@ def test_google_genai_speaks_the_translation_setup_to_the_emulator(run: Run, tls
                     said.append(content.output_transcription.text)
             return said, reply_bytes, emu.sessions[0].setup
 
-    said, reply_bytes, setup = run(scenario())
+    said, reply_bytes, setup = run_virtual(scenario())
     assert said == ["[pl] [echo 1.00 s]"] and reply_bytes == 48_000
     assert setup["generationConfig"]["translationConfig"] == {
         "targetLanguageCode": "pl",
