@@ -210,6 +210,25 @@ def test_two_switches_at_once_run_one_after_the_other(run_virtual: Run) -> None:
     assert [r.close_codes for r in emu.sessions] == [[1000], [1000], [1000]]
 
 
+def test_a_switch_the_service_refuses_leaves_the_call_and_says_so(run_virtual: Run) -> None:
+    async def scenario() -> tuple[GroupClient, FakeCalls, bool]:
+        calls, client = FakeCalls(), GroupClient()
+        # This service knows the normal model only: the translate setup is refused (1008).
+        async with Emulator(EmulatorConfig(models=("gemini-3.8-live",))) as emu:
+            runner = runner_on(emu, client, calls)
+            await send(runner, client, command(client, "/gemini", ADMIN, 1))
+            await send(runner, client, command(client, "/gemini translate fr", ADMIN, 2))
+            running = runner.bridges[CHAT_ID].running
+            await runner.stop()
+            return client, calls, running
+
+    client, calls, running = run_virtual(scenario())
+    replies = {reply_to: text for _, reply_to, text in client.sent}
+    assert replies[2] == "Could not switch modes; the error is in the log. Send /gemini to rejoin."
+    # Not sitting in the call deaf and mute: it left, once.
+    assert not running and calls.left == [CHAT_ID]
+
+
 def test_the_bot_answers_to_the_accounts_first_name_unless_one_is_configured() -> None:
     client = GroupClient()
     addressed = BridgeConfig().with_overrides(gemini={"respond": "when_addressed"})

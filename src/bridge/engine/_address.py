@@ -44,7 +44,7 @@ _PASS: tuple[ServerEvent, ...] = ()
 
 
 def fold(text: str) -> str:
-    """`text` without case or diacritics ("Ǵémini" → "gemini"), for matching names."""
+    """`text` without case or diacritics ("GÉMINI" → "gemini"), for matching names."""
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
