@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from conftest import PacedWav, loop_clock
 
+from bridge.cli import main
 from bridge.config import BridgeConfig, ConfigError
 from bridge.emulator import Emulator, EmulatorConfig
 from bridge.engine import Session
@@ -205,6 +206,11 @@ def test_bad_respond_settings_are_refused_naming_the_key() -> None:
         )
     config = BridgeConfig.load(env={"BRIDGE_GEMINI_BOT_ALIASES": "Gem, Джемини"})
     assert config.gemini.bot_aliases == ("Gem", "Джемини")
+
+
+def test_a_negative_transcript_lag_is_refused_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["emulator", "--input-transcript-lag-s", "-1"]) == 2
+    assert "input_transcript_lag_s: must be >= 0.0, got -1.0" in capsys.readouterr().err
 
 
 # -- against the emulator --------------------------------------------------------------

@@ -41,6 +41,7 @@ _KNOBS: tuple[tuple[str, Any, int | None, str], ...] = (
     ("--speed", float, None, "reply pacing vs real time (< 1 is slower than real time)"),
     ("--speed-range", float, 2, "per-burst reply speed drawn from LOW..HIGH"),
     ("--interim-ms", int, None, "interimInputTranscription every N ms of speech"),
+    ("--input-transcript-lag-s", float, None, "inputTranscription this long after a turn"),
     ("--drops-per-hour", float, None, "connections dropped at random, per hour on average"),
     ("--seed", int, None, "seed of the random delays, speeds and drops"),
     ("--record-audio-s", _seconds_or_off, None, "uplink audio kept per session ('off': all)"),
