@@ -7,7 +7,9 @@ emulator sends the transcription `lag` after the end of the turn and the reply a
 transcript. Each case is measured with `respond = "always"` and `"when_addressed"`:
 `reply_latency_ms` (last loud user frame → first reply frame played) and the session's
 `reply_hold_ms / replies_held`. The added delay is their difference; the model is
-`max(0, lag - think)`, plus whatever the event loop adds.
+`max(0, lag - think)`, plus whatever the event loop adds. With live captions (every
+100 ms of speech, the transcript a word at a time) the name shows while the user speaks,
+and nothing is held.
 
 Run: .venv/bin/python -m pytest benchmarks/bench_address.py --benchmark-only -s
 """
@@ -35,13 +37,15 @@ THINK_S = 0.3
 TURNS = 5
 
 
-async def _turns(respond: str, lag_s: float) -> dict[str, Any]:
+async def _turns(respond: str, lag_s: float, captions: bool) -> dict[str, Any]:
     speech = read_audio(SPEECH, RATE_HZ, 1)[: int(SHORT_S * RATE_HZ) * 2]
     emulator = EmulatorConfig(
         think_time_s=THINK_S,
         silence_duration_ms=300,
         input_transcript="Gemini, say that back",
         input_transcript_lag_s=lag_s,
+        interim_ms=100 if captions else None,
+        interim_words=captions,
     )
     async with Emulator(emulator) as emu:
         config = BridgeConfig().with_overrides(
@@ -65,12 +69,17 @@ async def _turns(respond: str, lag_s: float) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("lag_s", [0.0, 0.5, 1.0])
-def test_address_hold(benchmark: Any, lag_s: float) -> None:
+@pytest.mark.parametrize(
+    ("lag_s", "captions"), [(0.0, False), (0.5, False), (1.0, False), (1.0, True)]
+)
+def test_address_hold(benchmark: Any, lag_s: float, captions: bool) -> None:
     benchmark.group = "address-hold"
 
     def both() -> tuple[dict[str, Any], dict[str, Any]]:
-        return uvloop.run(_turns("always", lag_s)), uvloop.run(_turns("when_addressed", lag_s))
+        return (
+            uvloop.run(_turns("always", lag_s, captions)),
+            uvloop.run(_turns("when_addressed", lag_s, captions)),
+        )
 
     always, addressed = benchmark.pedantic(both, rounds=1, iterations=1)
     p50_always = float(np.median(always["reply_latency_ms"]))
@@ -78,13 +87,15 @@ def test_address_hold(benchmark: Any, lag_s: float) -> None:
     added_ms = p50_addressed - p50_always
     benchmark.extra_info.update(
         lag_ms=lag_s * 1e3,
+        captions=captions,
         reply_latency_always_p50_ms=p50_always,
         reply_latency_when_addressed_p50_ms=p50_addressed,
         added_p50_ms=added_ms,
         hold_mean_ms=addressed["hold_ms"],
     )
     print(
-        f"\nlag {lag_s * 1e3:5.0f} ms  think {THINK_S * 1e3:.0f} ms  reply latency p50: "
+        f"\nlag {lag_s * 1e3:5.0f} ms  captions {'on ' if captions else 'off'}  "
+        f"think {THINK_S * 1e3:.0f} ms  reply latency p50: "
         f"always {p50_always:6.1f}  when_addressed {p50_addressed:6.1f}  "
         f"added {added_ms:6.1f} ms  (hold counter mean {addressed['hold_ms']:.1f} ms)"
     )

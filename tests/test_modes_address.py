@@ -31,6 +31,7 @@ from bridge.engine.events import Event, Transcript, TurnEnded, TurnStarted
 from bridge.protocol import (
     GenerationComplete,
     InputTranscription,
+    InterimInputTranscription,
     Interrupted,
     ModelAudio,
     OutputTranscription,
@@ -146,6 +147,23 @@ def test_silence_after_an_unaddressed_turn_is_not_counted_as_a_dropped_reply() -
     # The model (proactive audio) kept quiet: nothing was dropped.
     feed(g, InputTranscription("chatting", finished=True), GenerationComplete(), TurnComplete())
     assert counters.replies_not_addressed == 0
+
+
+def test_a_live_caption_naming_the_bot_decides_before_the_transcript() -> None:
+    g, counters, clock = gate()
+    early = InterimInputTranscription("hey")
+    assert feed(g, early, audio(1)) == [early]  # no name yet: nothing decided
+    clock.now_s = 0.1
+    named = InterimInputTranscription("hey GEMINI what")
+    assert feed(g, named, audio(2)) == [named, audio(1), audio(2)]
+    # The final transcript (whatever it says) no longer decides this turn.
+    final = InputTranscription("hey jim, what", finished=True)
+    assert feed(g, final, audio(3)) == [final, audio(3)]
+    assert (counters.replies_held, counters.reply_hold_ms, counters.replies_not_addressed) == (
+        1,
+        100,
+        0,
+    )
 
 
 def test_an_interrupted_held_reply_is_forgotten() -> None:
@@ -280,14 +298,17 @@ def test_the_same_turn_is_answered_when_the_bridge_answers_always(run_virtual: R
 
 
 def first_reply_delay(
-    run_virtual: Run, respond: str, lag_s: float, think_s: float
+    run_virtual: Run, respond: str, lag_s: float, think_s: float, captions: bool = False
 ) -> tuple[float, int]:
     """End of the user's speech → first reply frame played (virtual time, ms), and the
-    session's `reply_hold_ms` counter."""
+    session's `reply_hold_ms` counter. `captions`: live captions every 100 ms of speech,
+    showing the transcript a word at a time."""
     emulator = EmulatorConfig(
         input_transcript="Gemini, say that back",
         input_transcript_lag_s=lag_s,
         think_time_s=think_s,
+        interim_ms=100 if captions else None,
+        interim_words=captions,
     )
     _, counters, metrics, _ = run_virtual(one_turn(emulator, addressed_config(respond=respond)))
     assert metrics.reply_latency_ms.count == 1
@@ -302,17 +323,23 @@ def test_holding_delays_the_first_reply_audio_by_the_transcripts_lag_behind_it(
     for lag_s in (0.0, 0.3, 0.5, 0.8, 1.2):
         always, _ = first_reply_delay(run_virtual, "always", lag_s, think_s)
         addressed, hold_ms = first_reply_delay(run_virtual, "when_addressed", lag_s, think_s)
+        captioned, _ = first_reply_delay(run_virtual, "when_addressed", lag_s, think_s, True)
         added_ms = addressed - always
-        rows.append((lag_s, always, addressed, added_ms))
+        rows.append((lag_s, always, addressed, added_ms, captioned - always))
         # The transcript arrives `lag_s` after the turn ended and the reply `think_s`
         # after: held audio waits for the difference, give or take a 10 ms frame, and
         # the session's own counter says so.
         expected_ms = max(0.0, lag_s - think_s) * 1e3
         assert math.isclose(added_ms, expected_ms, abs_tol=20.0), rows[-1]
         assert math.isclose(hold_ms, expected_ms, abs_tol=20.0), (hold_ms, rows[-1])
-    print("\ntranscript lag  always  when_addressed  added (ms, virtual time, think 300 ms)")
-    for lag_s, always, addressed, added_ms in rows:
-        print(f"{lag_s * 1e3:13.0f}  {always:6.0f}  {addressed:14.0f}  {added_ms:5.0f}")
+        # A live caption names the bot while the user still speaks: nothing is held.
+        assert math.isclose(captioned, always, abs_tol=10.0), rows[-1]
+    print("\ntranscript lag  always  when_addressed  added  added with captions (ms, virtual)")
+    for lag_s, always, addressed, added_ms, captioned_ms in rows:
+        print(
+            f"{lag_s * 1e3:13.0f}  {always:6.0f}  {addressed:14.0f}  {added_ms:5.0f}  "
+            f"{captioned_ms:19.0f}"
+        )
 
 
 def test_a_reply_cut_by_a_dropped_connection_is_asked_again_and_played(run_virtual: Run) -> None:

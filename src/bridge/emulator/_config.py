@@ -82,6 +82,8 @@ class EmulatorConfig:
     real time); None paces every burst at `speed`."""
     interim_ms: int | None = None
     """While the user speaks, send interimInputTranscription every this much speech."""
+    interim_words: bool = False
+    """Live captions show `input_transcript` a word at a time, not "[speaking 0.50 s]"."""
     strict_setup: bool = False
     """Refuse (1007, naming it) a setup field google-genai's LiveClientSetup does not know."""
     drops_per_hour: float = 0.0

@@ -16,7 +16,7 @@ from ._audio import REPLY_RATE_HZ, resample_int16, tone
 from ._config import EmulatorConfig
 from ._handles import HandleRegistry, LogicalSession
 from ._lifetime import Ending, plan_ending, sleep_until
-from ._modes import as_spoken, send_input_transcript
+from ._modes import as_spoken, caption, send_input_transcript
 from ._records import SessionRecord, TurnRecord
 from ._reply import stream_audio
 from ._setup import declared_functions
@@ -220,7 +220,8 @@ class EmulatedConnection:
         every_bytes = rate_hz * every_ms // 1000 * 2
         before, self.speech_bytes = self.speech_bytes, self.speech_bytes + n_bytes
         if self.speech_bytes // every_bytes > before // every_bytes:
-            heard = f"[speaking {self.speech_bytes / 2 / rate_hz:.2f} s]"
+            n = self.speech_bytes // every_bytes
+            heard = caption(self.config, self.speech_bytes / 2 / rate_hz, n)
             await self.send({"serverContent": {"interimInputTranscription": {"text": heard}}})
 
     async def client_content(self, body: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@
 diacritic-insensitive, whole words). `AddressGate` sits between the server's events and
 the turn bookkeeping (`respond = "when_addressed"`): it passes every event through except
 a reply's own (`ModelAudio`, `OutputTranscription`, `GenerationComplete`), which it holds
-until the turn's input transcription decides:
+until the turn's input transcription (or a live caption naming the bot) decides:
 
 - the transcript so far names the bot → the held events are released in order, and the
   rest of the reply passes straight through;
@@ -30,6 +30,7 @@ from ..config import BridgeConfig
 from ..protocol import (
     GenerationComplete,
     InputTranscription,
+    InterimInputTranscription,
     Interrupted,
     ModelAudio,
     OutputTranscription,
@@ -100,6 +101,12 @@ class AddressGate:
             return _PASS
         if type(event) is InputTranscription:
             return (event, *self._heard_more(event.text, event.finished))
+        if type(event) is InterimInputTranscription:
+            # A live caption naming the bot decides at once; one without the name decides
+            # nothing (captions are provisional, each one replacing the last).
+            if self._decided is None and self._addressee.addressed_in(event.text):
+                return (event, *self._release())
+            return (event,)
         if type(event) is TurnComplete:
             if self._decided is None and self._held:
                 self._drop()
@@ -127,16 +134,20 @@ class AddressGate:
             return _PASS
         self._heard += text
         if self._addressee.addressed_in(self._heard):
-            self._decided = True
-            if not math.isnan(self._held_since_s):
-                self._counters.replies_held += 1
-                held_s = self._monotonic() - self._held_since_s
-                self._counters.reply_hold_ms += round(held_s * 1e3)
-            released, self._held = self._held, []
-            return released
+            return self._release()
         if finished:
             self._drop()
         return _PASS
+
+    def _release(self) -> Sequence[ServerEvent]:
+        """Addressed: what is held goes on, in order, and so will the rest of the reply."""
+        self._decided = True
+        if not math.isnan(self._held_since_s):
+            self._counters.replies_held += 1
+            held_s = self._monotonic() - self._held_since_s
+            self._counters.reply_hold_ms += round(held_s * 1e3)
+        released, self._held = self._held, []
+        return released
 
     def _drop(self) -> None:
         """Not addressed: this turn's reply (held now or still to come) is never played."""
