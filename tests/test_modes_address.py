@@ -166,6 +166,16 @@ def test_a_live_caption_naming_the_bot_decides_before_the_transcript() -> None:
     )
 
 
+def test_a_reply_held_past_the_playout_limit_is_dropped_not_kept() -> None:
+    counters = SessionCounters()
+    g = AddressGate(Addressee(["Gemini"]), counters, Clock(), max_held_ms=100)
+    ten_ms = ModelAudio(bytes(480), 24_000)
+    assert feed(g, *[ten_ms] * 10) == []  # 100 ms held: the limit, not past it
+    assert feed(g, ten_ms) == [] and counters.replies_not_addressed == 1
+    named = InputTranscription("Gemini", finished=True)
+    assert feed(g, named, ten_ms) == [named]  # too late: the reply was dropped
+
+
 def test_an_interrupted_held_reply_is_forgotten() -> None:
     g, _, _ = gate()
     feed(g, audio(1), audio(2))

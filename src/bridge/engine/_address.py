@@ -75,8 +75,13 @@ class AddressGate:
         addressee: Addressee,
         counters: SessionCounters,
         monotonic: Monotonic,
+        *,
+        max_held_ms: int = 120_000,
     ) -> None:
         self._addressee = addressee
+        self._max_held_bytes = max_held_ms * 48  # 24 kHz int16 reply audio
+        """Held longer than this and still undecided: dropped (a transcript that never
+        comes must not hold a whole long reply in memory)."""
         self._counters = counters
         self._monotonic = monotonic
         self._heard = ""
@@ -84,15 +89,20 @@ class AddressGate:
         """None until the transcript decides; then whether the bot was addressed."""
         self._held: list[ServerEvent] = []
         self._held_since_s = math.nan
+        self._held_bytes = 0
         self._counted = False
 
     def admit(self, event: ServerEvent) -> Sequence[ServerEvent]:
         """The events to hand on now, in order, for one event from the server."""
         if isinstance(event, _REPLY):
             if self._decided is None:
-                if type(event) is ModelAudio and math.isnan(self._held_since_s):
-                    self._held_since_s = self._monotonic()
+                if type(event) is ModelAudio:
+                    if math.isnan(self._held_since_s):
+                        self._held_since_s = self._monotonic()
+                    self._held_bytes += len(event.pcm)
                 self._held.append(event)
+                if self._held_bytes > self._max_held_bytes:
+                    self._drop()
                 return _PASS
             if self._decided:
                 return (event,)
@@ -127,6 +137,7 @@ class AddressGate:
         self._decided = None
         self._held.clear()
         self._held_since_s = math.nan
+        self._held_bytes = 0
         self._counted = False
 
     def _heard_more(self, text: str, finished: bool) -> Sequence[ServerEvent]:
@@ -147,6 +158,7 @@ class AddressGate:
             held_s = self._monotonic() - self._held_since_s
             self._counters.reply_hold_ms += round(held_s * 1e3)
         released, self._held = self._held, []
+        self._held_bytes = 0
         return released
 
     def _drop(self) -> None:
@@ -155,6 +167,7 @@ class AddressGate:
         if any(type(event) is not GenerationComplete for event in self._held):
             self._count_dropped()
         self._held.clear()
+        self._held_bytes = 0
 
     def _count_dropped(self) -> None:
         if not self._counted:  # once per reply, however many pieces of it are dropped
@@ -168,4 +181,9 @@ def address_gate(
     """The gate `config` asks for: with `respond = "when_addressed"`, not interpreting."""
     if config.gemini.respond != "when_addressed" or config.translate.language:
         return None
-    return AddressGate(Addressee(bot_names(config)), counters, monotonic)
+    return AddressGate(
+        Addressee(bot_names(config)),
+        counters,
+        monotonic,
+        max_held_ms=config.engine.jitter_max_ms,
+    )
