@@ -229,6 +229,22 @@ def test_a_switch_the_service_refuses_leaves_the_call_and_says_so(run_virtual: R
     assert not running and calls.left == [CHAT_ID]
 
 
+def test_translate_where_the_bot_is_not_live_says_so_and_starts_nothing(
+    run_virtual: Run,
+) -> None:
+    async def scenario() -> tuple[GroupClient, FakeCalls, int]:
+        calls, client = FakeCalls(), GroupClient()
+        async with Emulator() as emu:
+            runner = runner_on(emu, client, calls)
+            await send(runner, client, command(client, "/gemini translate fr", ADMIN, 1))
+            await runner.stop()
+            return client, calls, len(emu.sessions)
+
+    client, calls, n_sessions = run_virtual(scenario())
+    assert [text for _, _, text in client.sent] == ["Gemini is not live here: send /gemini first."]
+    assert n_sessions == 0 and calls.played == []
+
+
 def test_the_bot_answers_to_the_accounts_first_name_unless_one_is_configured() -> None:
     client = GroupClient()
     addressed = BridgeConfig().with_overrides(gemini={"respond": "when_addressed"})
