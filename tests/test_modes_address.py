@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import PacedWav, loop_clock
+from google.genai import types
 
 from bridge.cli import main
 from bridge.config import BridgeConfig, ConfigError
@@ -215,6 +216,9 @@ def test_when_addressed_names_the_bot_and_asks_for_proactive_audio_if_it_is_a_se
     assert "proactivity" not in setup
     older = live_config(addressed_config(model="gemini-2.5-flash-native-audio")).to_wire()
     assert older["proactivity"] == {"proactiveAudio": True}
+    # The SDK's own setup type (which refuses unknown fields) reads it under those names.
+    parsed = types.LiveClientSetup.model_validate(older)
+    assert parsed.proactivity is not None and parsed.proactivity.proactive_audio is True
     assert "Your name is Gemini." in older["systemInstruction"]["parts"][0]["text"]
     # Answering always changes nothing.
     plain = live_config(BridgeConfig()).to_wire()
