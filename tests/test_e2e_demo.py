@@ -1,4 +1,5 @@
-"""`gemini-tg-bridge demo` as a user runs it: no keys, a report and a WAV.
+"""`gemini-tg-bridge demo` as a user runs it: no keys, a report, a WAV, and with `--http` the
+endpoints a supervisor polls.
 
 The run speaks the first 1.2 s of the bundled sample (`--input`) and lets the emulator end
 a turn after 200 ms of silence (`--silence-ms`) to keep it short; that the bundled sample
@@ -9,6 +10,10 @@ process is run by the ntgcalls demo test in test_loopback.py.
 from __future__ import annotations
 
 import itertools
+import socket
+import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,34 @@ def best_correlation(needle: npt.NDArray[np.float64], haystack: npt.NDArray[np.f
     return float(np.dot(ref, seg) / np.sqrt(np.dot(ref, ref) * np.dot(seg, seg)))
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _scrape(base: str, seen: dict[str, tuple[int, str]], done: threading.Event) -> None:
+    """Once the demo's session runs, every endpoint answers from inside it."""
+    while not done.is_set():
+        try:
+            status, body = _get(f"{base}/readyz")
+        except OSError:
+            continue
+        if status == 200:
+            seen["/readyz"] = status, body
+            seen["/livez"] = _get(f"{base}/livez")
+            seen["/metrics"] = _get(f"{base}/metrics")
+            return
+
+
 @pytest.mark.realtime
 def test_demo_prints_the_report_and_writes_the_echoed_reply(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -44,9 +77,27 @@ def test_demo_prints_the_report_and_writes_the_echoed_reply(
     sf.write(tmp_path / "question.wav", question, speech_rate_hz, subtype="PCM_16")
     out_wav = tmp_path / "demo-reply.wav"
     argv = ["demo", "--input", str(tmp_path / "question.wav"), "--out", str(out_wav)]
-    code = main([*argv, "--silence-ms", "200"])
+    base = f"http://127.0.0.1:{_free_port()}"
+    seen: dict[str, tuple[int, str]] = {}
+    done = threading.Event()
+    scraper = threading.Thread(target=_scrape, args=(base, seen, done))
+    scraper.start()
+    try:
+        code = main([*argv, "--silence-ms", "200", "--http", base.removeprefix("http://")])
+    finally:
+        done.set()
+        scraper.join()
     out, err = capsys.readouterr()
     assert code == 0, err
+    # --http: /metrics, /livez and /readyz served while the demo runs, and gone after.
+    assert f"serving /metrics, /livez and /readyz on {base}" in out
+    assert seen["/readyz"] == (200, "ok\n") and seen["/livez"] == (200, "ok\n")
+    status, metrics = seen["/metrics"]
+    assert status == 200
+    assert "gemini_bridge_chats_live 1\n" in metrics
+    assert 'gemini_bridge_uplink_bytes_total{chat="demo"} ' in metrics
+    with pytest.raises(OSError):
+        _get(f"{base}/livez")
     for line in (
         "demo: 1.20 s of speech via wav",
         "[user  ] [speech",

@@ -8,20 +8,12 @@ test's own (virtual) timeout instead of hanging it.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import urllib.error
-import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
-import soundfile as sf
 
 from bridge._http import Response, parse_addr, serve_http
 from bridge.config import BridgeConfig, ConfigError
-
-SPEECH = Path(__file__).resolve().parents[1] / "src" / "bridge" / "data" / "speech-en-48k.wav"
 
 
 async def ok() -> Response:
@@ -186,65 +178,3 @@ def test_a_failing_route_is_a_500_naming_the_error_type(run_virtual: Any) -> Non
     answer = run_virtual(scenario())
     assert answer.startswith(b"HTTP/1.1 500") and answer.endswith(b"RuntimeError\n")
     assert b"details" not in answer
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-@pytest.mark.realtime
-def test_demo_serves_metrics_livez_and_readyz_while_it_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from bridge.cli import main
-
-    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_EPHEMERAL_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    speech, rate_hz = sf.read(SPEECH, dtype="int16")
-    sf.write(tmp_path / "q.wav", speech[: rate_hz * 6 // 5], rate_hz, subtype="PCM_16")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    seen: dict[str, tuple[int, str]] = {}
-    done = threading.Event()
-
-    def scrape() -> None:
-        # Once the session runs, every endpoint answers from inside the running demo.
-        while not done.is_set():
-            try:
-                status, body = _get(f"{base}/readyz")
-            except OSError:
-                continue
-            if status == 200:
-                seen["/readyz"] = status, body
-                seen["/livez"] = _get(f"{base}/livez")
-                seen["/metrics"] = _get(f"{base}/metrics")
-                return
-
-    scraper = threading.Thread(target=scrape)
-    scraper.start()
-    try:
-        argv = ["demo", "--http", f"127.0.0.1:{port}", "--input", str(tmp_path / "q.wav")]
-        code = main([*argv, "--out", str(tmp_path / "r.wav"), "--silence-ms", "200"])
-    finally:
-        done.set()
-        scraper.join()
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    assert f"serving /metrics, /livez and /readyz on {base}" in out
-    assert seen["/readyz"] == (200, "ok\n") and seen["/livez"] == (200, "ok\n")
-    status, metrics = seen["/metrics"]
-    assert status == 200
-    assert "gemini_bridge_chats_live 1\n" in metrics
-    assert 'gemini_bridge_uplink_bytes_total{chat="demo"} ' in metrics
-    with pytest.raises(OSError):  # the endpoint ends with the demo
-        _get(f"{base}/livez")

@@ -50,9 +50,13 @@ class Tls:
 
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tls]:
+    yield make_tls(tmp_path_factory.mktemp("tls"))
+
+
+def make_tls(folder: Path) -> Tls:
+    """A CA, a certificate for 127.0.0.1 in `folder`, and a client context trusting it."""
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
-    folder: Path = tmp_path_factory.mktemp("tls")
     certfile, keyfile = folder / "cert.pem", folder / "key.pem"
     cert.cert_chain_pems[0].write_to_path(str(certfile))
     for pem in cert.cert_chain_pems[1:]:
@@ -60,7 +64,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tls]:
     cert.private_key_pem.write_to_path(str(keyfile))
     context = ssl.create_default_context()
     ca.configure_trust(context)
-    yield Tls(str(certfile), str(keyfile), context)
+    return Tls(str(certfile), str(keyfile), context)
 
 
 @pytest.fixture(params=["basic", "realistic"])

@@ -42,6 +42,7 @@ from ._ops_settings import DrainConfig, HttpConfig
 from ._secret import Secret
 from ._settings import Check, InvalidSetting, _convert, _nonempty, _one_of, _range, _setting, _url
 from ._tools_settings import ToolsConfig
+from ._translate import TranslateConfig
 from .protocol.errors import ConfigError
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "MetricsConfig",
     "TelegramConfig",
     "ToolsConfig",
+    "TranslateConfig",
     "TransportConfig",
 ]
 
@@ -77,6 +79,9 @@ class GeminiConfig:
         32_000, _range(0, 10_000_000), "compression trigger; 0 = off (audio sessions end at 15 min)"
     )
     context_compression_target_tokens: int = _setting(16_000, _range(1, 10_000_000), "kept")
+    respond: str = _setting("always", _one_of("always", "when_addressed"), "or only when named")
+    bot_name: str = _setting("", None, "when_addressed: empty = the account's first name (run)")
+    bot_aliases: tuple[str, ...] = _setting((), None, "other names the bot answers to")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,12 +200,15 @@ class BridgeConfig:
     http: HttpConfig = field(default_factory=HttpConfig)
     drain: DrainConfig = field(default_factory=DrainConfig)
     tools: ToolsConfig = field(default_factory=ToolsConfig)
+    translate: TranslateConfig = field(default_factory=TranslateConfig)
 
     def __post_init__(self) -> None:
         for section in dataclasses.fields(self):
             value = getattr(self, section.name)
             for f in dataclasses.fields(value):
                 _validate(f"{section.name}.{f.name}", f, getattr(value, f.name), "")
+        if self.gemini.respond == "when_addressed" and not self.gemini.input_transcription:
+            raise InvalidSetting("gemini.respond", "when_addressed needs input_transcription")
         if self.engine.reconnect_max_delay_s < self.engine.reconnect_base_delay_s:
             raise InvalidSetting(
                 "engine.reconnect_max_delay_s", "must not be below reconnect_base_delay_s"
@@ -302,6 +310,7 @@ _SECTIONS: dict[str, type] = {
     "http": HttpConfig,
     "drain": DrainConfig,
     "tools": ToolsConfig,
+    "translate": TranslateConfig,
 }
 
 

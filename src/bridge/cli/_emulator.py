@@ -43,6 +43,7 @@ _KNOBS: tuple[tuple[str, Any, int | None, str], ...] = (
     ("--interim-ms", int, None, "interimInputTranscription every N ms of speech"),
     ("--piece-pause-ms", int, None, "inputTranscription per utterance ended by N ms of quiet"),
     ("--piece-delay-ms", int, None, "each inputTranscription piece N ms late"),
+    ("--input-transcript-lag-s", float, None, "inputTranscription this long after a turn"),
     ("--drops-per-hour", float, None, "connections dropped at random, per hour on average"),
     ("--seed", int, None, "seed of the random delays, speeds and drops"),
     ("--record-audio-s", _seconds_or_off, None, "uplink audio kept per session ('off': all)"),

@@ -60,6 +60,9 @@ class EmulatorConfig:
     """VAD default when setup does not set silenceDurationMs: silence that ends a turn."""
     input_transcript: str | None = None
     """Text of every inputTranscription; None sends an honest "[speech 1.40 s]"."""
+    input_transcript_lag_s: float = 0.0
+    """The inputTranscription comes this long after the turn ended (the reply streams
+    meanwhile, as the service's often does); 0 sends it before the reply."""
     tool_on_audio_turn: str | None = None
     """Declared function to call after every audio turn (text turns that name one call it)."""
     resumption_handles: bool = True
@@ -84,6 +87,8 @@ class EmulatorConfig:
     naming the received audio it covers (`_pieces.py`); None: one per turn."""
     piece_delay_ms: int = 0
     """Each piece is sent this long after its utterance ended (transcription lag)."""
+    interim_words: bool = False
+    """Live captions show `input_transcript` a word at a time, not "[speaking 0.50 s]"."""
     strict_setup: bool = False
     """Refuse (1007, naming it) a setup field google-genai's LiveClientSetup does not know."""
     drops_per_hour: float = 0.0
@@ -135,6 +140,7 @@ class EmulatorConfig:
             ("tone_hz", self.tone_hz, 1.0),
             ("tone_s", self.tone_s, 0.0),
             ("think_time_s", self.think_time_s, 0.0),
+            ("input_transcript_lag_s", self.input_transcript_lag_s, 0.0),
             ("setup_timeout_s", self.setup_timeout_s, 0.001),
             ("drops_per_hour", self.drops_per_hour, 0.0),
             *(("pong_delay_s", value, 0.0) for value in self.pong_delay_s),

@@ -16,6 +16,7 @@ from ._audio import REPLY_RATE_HZ, resample_int16, tone
 from ._config import EmulatorConfig
 from ._handles import HandleRegistry, LogicalSession
 from ._lifetime import Ending, plan_ending, sleep_until
+from ._modes import as_spoken, caption, send_input_transcript
 from ._pieces import UtterancePieces
 from ._records import SessionRecord, TurnRecord
 from ._reply import stream_audio
@@ -74,6 +75,8 @@ class EmulatedConnection:
         self.unbilled_audio_s = 0.0
         """Input audio received since the last usage report: billed by duration, speech
         or silence alike."""
+        self.transcribing: asyncio.Task[None] | None = None
+        """The current turn's input transcription, when it lags the reply."""
 
     async def send(self, message: dict[str, Any]) -> None:
         """Server JSON goes out in binary frames, as Google sends it."""
@@ -236,7 +239,8 @@ class EmulatedConnection:
         every_bytes = rate_hz * every_ms // 1000 * 2
         before, self.speech_bytes = self.speech_bytes, self.speech_bytes + n_bytes
         if self.speech_bytes // every_bytes > before // every_bytes:
-            heard = f"[speaking {self.speech_bytes / 2 / rate_hz:.2f} s]"
+            n = self.speech_bytes // every_bytes
+            heard = caption(self.config, self.speech_bytes / 2 / rate_hz, n)
             await self.send({"serverContent": {"interimInputTranscription": {"text": heard}}})
 
     async def client_content(self, body: dict[str, Any]) -> None:
@@ -340,6 +344,10 @@ class EmulatedConnection:
         except Exception:
             log.exception("emulator reply failed; closing the connection with 1011")
             await self.ws.close(1011, "Internal error encountered.")
+        finally:
+            if self.transcribing is not None:
+                self.transcribing.cancel()  # a transcript still lagging: the turn is over
+                self.transcribing = None
 
     async def reply_body(self, turn: TurnRecord, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
@@ -350,9 +358,8 @@ class EmulatedConnection:
         if turn.audio and self.pieces is None:
             seconds = len(turn.audio) / 2 / turn.sample_rate_hz
             heard = config.input_transcript or f"[speech {seconds:.2f} s]"
-            await self.send(
-                {"serverContent": {"inputTranscription": {"text": heard, "finished": True}}}
-            )
+            lag_s = config.input_transcript_lag_s
+            self.transcribing = await send_input_transcript(self.send, heard, lag_s)
         said = turn.result or ""
         function = self.function_for(turn)
         if function is not None:
@@ -375,9 +382,12 @@ class EmulatedConnection:
                 if config.reply == "echo" and turn.audio
                 else f"[tone {reply_s:.2f} s]"
             )
+            text = as_spoken(self.setup, text)
             await self.send(
                 {"serverContent": {"outputTranscription": {"text": text, "finished": True}}}
             )
+        if self.transcribing is not None:
+            await self.transcribing
         await self.send({"serverContent": {"generationComplete": True}})
         await self.send(
             {"serverContent": {"turnComplete": True}, "usageMetadata": self.usage(turn)}

@@ -16,6 +16,7 @@ from ..protocol._config import (
     START_SENSITIVITIES,
     TURN_COVERAGES,
 )
+from ._modes import check_translation
 from ._wire import WireError
 
 # The SDK's TurnCoverage (3.6.1) has a value the bridge's own config does not offer.
@@ -71,6 +72,7 @@ def validate_setup(setup: dict[str, Any], *, strict: bool = False) -> None:
         raise WireError("Invalid value at 'setup.generation_config.response_modalities'.")
     for modality in modalities:
         _check_enum("setup.generation_config.response_modalities", modality, MODALITIES)
+    check_translation(generation)
     realtime = setup.get("realtimeInputConfig") or {}
     if not isinstance(realtime, dict):
         raise WireError("Invalid value at 'setup.realtime_input_config'.")

@@ -46,6 +46,7 @@ from ..protocol import (
 from ..tools import ToolRegistry
 from ..transports import Transport
 from . import _setup, _stats
+from ._address import address_gate
 from ._bargein import BargeIn
 from ._clock import PlayoutClock
 from ._link import Link
@@ -111,6 +112,7 @@ class Session:
         self._clock_token: int | None = None
         self._state = "new"
         self._turns = Turns(self.downlink, publisher, stats, vad, monotonic)
+        self._address = address_gate(config, stats.counters, monotonic)
         self._barge_in = BargeIn(engine, vad, self.downlink, self._turns, stats)
         self._resume = ResumePolicy(
             vad,
@@ -195,8 +197,9 @@ class Session:
         if self._state == "starting":  # a task may already have failed
             self._state = "running"
 
-    async def stop(self) -> None:
-        """Send the audio still held, close the socket, stop the transport. Idempotent."""
+    async def stop(self, *, release_transport: bool = True) -> None:
+        """Send the audio still held, close the socket, stop the transport (with
+        `release_transport=False` it stays in the call for the next session). Idempotent."""
         if self._state in ("stopping", "stopped"):
             return
         if self._state == "new":
@@ -205,7 +208,8 @@ class Session:
             return
         self._state = "stopping"
         try:
-            await self.transport.stop()
+            if release_transport:
+                await self.transport.stop()
         except Exception as exc:
             log.warning("transport did not stop cleanly: %s", exc)
         await self._link.flush()
@@ -343,12 +347,16 @@ class Session:
             log.warning("the connection ended in the middle of reply %d", turn.id)
             self._publisher.publish(ReplyCut(turn.id, question, bool(question)))
         self._turns.connection_ended()
+        if self._address is not None:
+            self._address.reset()
         self._tools.cancel_all("connection replaced")
 
     async def _reconnected(self, conn: LiveConnection) -> None:
         """On a new socket: ask again the question whose reply was cut short."""
         question = self._reask  # kept until a turn completes: this socket may die too
         if question is not None:
+            if self._address is not None:
+                self._address.answer_next()  # it was played, so it was addressed
             text = (
                 "(The connection dropped while you were answering. The user had said: "
                 f"{question!r}. Please answer that again.)"
@@ -356,6 +364,11 @@ class Session:
             await conn.send_client_content([{"role": "user", "parts": [{"text": text}]}])
 
     def _handle(self, event: ServerEvent) -> None:
+        events = (event,) if self._address is None else self._address.admit(event)
+        for admitted in events:  # when_addressed: a reply waits for its decision
+            self._dispatch(admitted)
+
+    def _dispatch(self, event: ServerEvent) -> None:
         kind = type(event)
         if kind is ModelAudio:
             self._turns.audio(event.pcm, event.sample_rate_hz)  # type: ignore[union-attr]

@@ -26,6 +26,7 @@ from ..tools import BRIDGE_TOOL_NAMES, ToolRegistry
 from ..transports import Transport
 from ._downlink import Downlink
 from ._gate import UplinkGate
+from ._modes import apply_mode
 from ._uplink import GEMINI_INPUT_RATE_HZ, Uplink
 from ._vad import EnergyVad
 
@@ -51,7 +52,7 @@ def live_config(config: BridgeConfig, tools: ToolRegistry | None = None) -> Live
         )
         for tool in (tools or ())
     )
-    return LiveConfig(
+    live = LiveConfig(
         model=gemini.model,
         generation=GenerationConfig(
             temperature=gemini.temperature,
@@ -71,6 +72,7 @@ def live_config(config: BridgeConfig, tools: ToolRegistry | None = None) -> Live
         input_transcription=gemini.input_transcription,
         output_transcription=gemini.output_transcription,
     )
+    return apply_mode(live, config)
 
 
 def tools_for(config: BridgeConfig, tools: ToolRegistry | None) -> ToolRegistry:

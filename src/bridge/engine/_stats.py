@@ -35,6 +35,9 @@ class SessionCounters:
     tool_errors: int = 0
     tool_cancellations: int = 0
     late_tool_results_dropped: int = 0
+    replies_not_addressed: int = 0
+    replies_held: int = 0
+    reply_hold_ms: int = 0
     ticks: int = 0
 
     def as_dict(self) -> dict[str, int]:

@@ -76,6 +76,7 @@ from ._events import (
 )
 from ._parse import parse_duration_s, parse_server_message
 from ._state import LiveProtocol, ProtocolState
+from ._translation import LiveTranslateConfig, TranslationConfig, language_problem
 from .errors import (
     AuthError,
     BridgeError,
@@ -116,6 +117,7 @@ __all__ = [
     "LiveConfig",
     "LiveConnectionClosed",
     "LiveProtocol",
+    "LiveTranslateConfig",
     "LocalProtocolError",
     "MediaResolution",
     "Modality",
@@ -139,6 +141,7 @@ __all__ = [
     "ThinkingConfig",
     "ToolCall",
     "ToolCallCancellation",
+    "TranslationConfig",
     "TurnComplete",
     "TurnCompleteReason",
     "TurnCoverage",
@@ -156,6 +159,7 @@ __all__ = [
     "encode_setup",
     "encode_text",
     "encode_tool_response",
+    "language_problem",
     "parse_duration_s",
     "parse_server_message",
 ]

@@ -60,7 +60,7 @@ class AccountBudget:
 
     async def turn(self, chat: int | str, sleep: Sleep = asyncio.sleep) -> None:
         """Wait until a call for `chat` may be made, and record it as made."""
-        while (wait_s := self.ready_at(chat) - self._monotonic()) > 0:
+        while (wait_s := self.wait_s(chat)) > 0:
             await sleep(wait_s)
         self.spend(chat)
 

@@ -23,6 +23,7 @@ from ..ops import parse_chat
 from ..tools import ToolRegistry, builtin_tools
 from ..transports.tgcalls import ChatNotFoundError, GroupCallTransport, VoiceCalls
 from ._access import AccessPolicy
+from ._botname import bot_named
 from ._budget import AccountBudget
 from ._captions import captions_allowed
 from ._speakers import SpeakerNames
@@ -118,7 +119,8 @@ class ChatBridge:
             return
         tools = builtin_tools()
         self.tools.register(tools)  # the Telegram tools: this chat's, in Telegram mode only
-        session = self._session_factory(self.config, self.transport, self._clock, tools)
+        config = bot_named(self.config, self._client)
+        session = self._session_factory(config, self.transport, self._clock, tools)
         if self._transcripts:
             tg = self.config.telegram
             # The transport's participants as they are now (people join and leave).
@@ -137,11 +139,12 @@ class ChatBridge:
         await session.start()
         self.session = session
 
-    async def stop(self) -> None:
-        """Leave the voice chat, flush and close the session, post what is pending."""
+    async def stop(self, *, leave: bool = True) -> None:
+        """Leave the voice chat, flush and close the session, post what is pending.
+        `leave=False` stays in the call, for a session on another config to take over."""
         session, self.session = self.session, None
         if session is not None:
-            await session.stop()
+            await session.stop(release_transport=leave)
             self._usage_before = self.usage(session)
         await self.tools.close()
         poster, self.poster = self.poster, None

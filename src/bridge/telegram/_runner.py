@@ -35,6 +35,7 @@ from ._access import AccessPolicy, chat_id_of
 from ._budget import AccountBudget
 from ._chat import ChatBridge, SessionFactory, default_session, meet_chat, usage_text
 from ._errors import SESSION_ERRORS, SessionRevokedError, TelegramConnectError, session_problem
+from ._modes import mode_command
 from ._voicenote import (
     VoiceNoteError,
     VoiceNoteReply,
@@ -291,6 +292,8 @@ class TelegramRunner:
             await self.budget.turn(chat_id)
             await self._reply(message, usage_text(bridge.usage() if bridge else None))
             return
+        if await mode_command(self._find(chat_id), message, self.budget):
+            return
         if name == "stop":
             stopped = await self.stop_chat(chat_id)
             await self._reply(
@@ -363,7 +366,8 @@ class TelegramRunner:
     async def _answer_with_gemini(self, pcm_16k: bytes) -> VoiceNoteReply:
         return await answer_voice_note(
             pcm_16k,
-            live_config(self.config),
+            # Sending a voice note addresses the bot: it is answered whatever `respond` says.
+            live_config(self.config.with_overrides(gemini={"respond": "always"})),
             endpoint(self.config),
             chunk_ms=self.config.engine.uplink_chunk_ms,
         )

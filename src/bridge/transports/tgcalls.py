@@ -201,9 +201,11 @@ class GroupCallTransport(Transport):
         return self._joined
 
     async def start(self, on_frame: FrameSink) -> None:
-        """Join the voice chat, start sending and receiving; return once joined."""
+        """Join the voice chat, start sending and receiving; return once joined. Already
+        in the call (a new session replacing the last one), only frames go to `on_frame`."""
         self._sink = on_frame
-        await self._join()
+        if not self._joined:
+            await self._join()
 
     async def rejoin(self) -> None:
         """Join again after a kick or a closed call (a new voice chat must be running)."""
