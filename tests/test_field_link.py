@@ -407,8 +407,9 @@ def test_an_error_line_is_never_empty() -> None:
         RetryPolicy(cool_down_s=0)
 
 
+@pytest.mark.parametrize("flood_wait_s", [0, 120], ids=["told", "held-by-a-flood-wait"])
 def test_a_telegram_chat_is_told_once_and_kept_when_gemini_is_unreachable(
-    run_virtual: Run,
+    run_virtual: Run, flood_wait_s: int
 ) -> None:
     from _telegram_fakes import CHAT_ID, FakeCalls, FakeClient
 
@@ -424,6 +425,7 @@ def test_a_telegram_chat_is_told_once_and_kept_when_gemini_is_unreachable(
             )
             runner = TelegramRunner(client, calls, config, transcripts=False)
             bridge = await runner.go_live(CHAT_ID)
+            runner.budget.hold(flood_wait_s)  # Telegram asked the account to wait
             await asyncio.sleep(65)
             running = bridge.running and bridge.session is not None and bridge.session.running
             await runner.stop()
@@ -431,7 +433,10 @@ def test_a_telegram_chat_is_told_once_and_kept_when_gemini_is_unreachable(
 
     messages, running, n_connections = run_virtual(scenario(), timeout_s=200)
     assert running
-    assert len(messages) == 1 and "unreachable" in messages[0] and "1011" in messages[0]
+    if flood_wait_s:  # the notice goes through the account's budget, or not at all
+        assert messages == []
+    else:
+        assert len(messages) == 1 and "unreachable" in messages[0] and "1011" in messages[0]
     assert n_connections <= 3 + 3  # the budget, then one per 30 s
 
 

@@ -18,6 +18,11 @@ from .._pacing import Monotonic, Sleep
 __all__ = ["AccountBudget"]
 
 
+NOTICE_WAIT_S = 10.0
+"""Longest wait for a notice (a slow tool, Gemini unreachable, the call left): later,
+it would only confuse."""
+
+
 class AccountBudget:
     """When the next chat message or edit may go out; one instance per account."""
 
@@ -63,6 +68,18 @@ class AccountBudget:
         while (wait_s := self.wait_s(chat)) > 0:
             await sleep(wait_s)
         self.spend(chat)
+
+    async def turn_within(
+        self, chat: int | str, limit_s: float, sleep: Sleep = asyncio.sleep
+    ) -> bool:
+        """`turn`, for a message worth sending only soon: False (nothing spent) when the
+        wait would be longer than `limit_s`."""
+        wait_s = self.wait_s(chat)
+        if wait_s > limit_s:
+            return False
+        await sleep(wait_s)
+        self.spend(chat)
+        return True
 
     def spend(self, chat: int | str) -> None:
         """Record a call for `chat` made now."""

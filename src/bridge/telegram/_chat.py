@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from pyrogram import Client
 from pyrogram.enums import ParseMode
+from pyrogram.errors import FloodWait
 from pyrogram.errors.rpc_error import RPCError
 
 from ..config import BridgeConfig
@@ -24,7 +25,7 @@ from ..tools import ToolRegistry, builtin_tools
 from ..transports.tgcalls import ChatNotFoundError, GroupCallTransport, VoiceCalls
 from ._access import AccessPolicy
 from ._botname import bot_named
-from ._budget import AccountBudget
+from ._budget import NOTICE_WAIT_S, AccountBudget
 from ._captions import captions_allowed
 from ._speakers import SpeakerNames
 from ._tools import ChatTools
@@ -170,8 +171,15 @@ class ChatBridge:
             task.add_done_callback(self._notices.discard)
 
     async def _notify(self, text: str) -> None:
+        budget = self._budget
+        if budget is not None and not await budget.turn_within(self.chat, NOTICE_WAIT_S):
+            log.info("not posted in %s (Telegram's limits): %s", self.chat, text)
+            return
         try:
             await self._client.send_message(self.chat, text, parse_mode=ParseMode.DISABLED)
+        except FloodWait as exc:
+            if budget is not None:
+                budget.hold(float(exc.value or 1))
         except RPCError as exc:
             log.warning("could not post in %s: %s", self.chat, exc)
 

@@ -66,14 +66,12 @@ async def _leave_at_pause(
 
 async def _say_goodbye(runner: TelegramRunner, chat: int | str, text: str) -> None:
     budget = runner.budget
-    wait_s = budget.wait_s(chat)
-    if wait_s > _GOODBYE_S:
+    if not await budget.turn_within(chat, _GOODBYE_S):
+        wait_s = budget.wait_s(chat)
         log.info(
             "no goodbye in %s: Telegram's limits allow the next message in %.0f s", chat, wait_s
         )
         return
-    await asyncio.sleep(wait_s)
-    budget.spend(chat)
     try:
         await asyncio.wait_for(
             runner.client.send_message(chat, text, parse_mode=ParseMode.DISABLED), _GOODBYE_S

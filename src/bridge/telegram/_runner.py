@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 
 from pyrogram import Client, filters
 from pyrogram.enums import ParseMode
+from pyrogram.errors import FloodWait
 from pyrogram.errors.rpc_error import RPCError
 from pyrogram.handlers import MessageHandler
 from pyrogram.handlers.handler import Handler
@@ -32,7 +33,7 @@ from ..config import BridgeConfig
 from ..engine import PlayoutClock, endpoint, live_config
 from ..transports.tgcalls import GroupCallError, VoiceCalls, fit_participants_callback
 from ._access import AccessPolicy, chat_id_of
-from ._budget import AccountBudget
+from ._budget import NOTICE_WAIT_S, AccountBudget
 from ._chat import ChatBridge, SessionFactory, default_session, meet_chat, usage_text
 from ._errors import SESSION_ERRORS, SessionRevokedError, TelegramConnectError, session_problem
 from ._modes import mode_command
@@ -381,9 +382,14 @@ class TelegramRunner:
             log.warning("could not reply in %s: %s", chat_id_of(message), exc)
 
     async def _say(self, chat: int | str, text: str) -> None:
+        if not await self.budget.turn_within(chat, NOTICE_WAIT_S):  # news gone stale
+            log.info("not posted in %s (Telegram's limits): %s", chat, text)
+            return
         try:
             await self.client.send_message(chat, text, parse_mode=ParseMode.DISABLED)
         except SESSION_ERRORS as exc:
             self._lost(exc)
+        except FloodWait as exc:
+            self.budget.hold(float(exc.value or 1))
         except RPCError as exc:
             log.warning("could not post in %s: %s", chat, exc)

@@ -41,7 +41,7 @@ from ..engine.events import Event, ToolActivity
 from ..tools import ToolRegistry
 from ..transports.tgcalls import GroupCallTransport, VoiceCalls
 from ._access import AccessPolicy
-from ._budget import AccountBudget
+from ._budget import NOTICE_WAIT_S, AccountBudget
 
 __all__ = ["ChatTools", "display_name", "neutralise_mentions"]
 
@@ -51,7 +51,6 @@ MAX_LISTED = 50
 """Participants named by `list_participants`; the rest are counted."""
 BUDGET_WAIT_S = 5.0
 """A post waits this long at most for the account's budget, then is refused."""
-NOTICE_WAIT_S = 10.0
 """A notice waits this long at most, then is dropped."""
 MAX_CHECKED = 20
 """Open microphones checked for a post at most (one admin lookup each); more: refused."""
