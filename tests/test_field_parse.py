@@ -34,6 +34,7 @@ from bridge.config import BridgeConfig, ConfigError
 from bridge.engine import Session
 from bridge.engine._downlink import Downlink
 from bridge.engine._toolcalls import MAX_CALLS_IN_FLIGHT
+from bridge.engine._turns import MAX_TURN_TEXT_CHARS
 from bridge.engine.events import Transcript
 from bridge.protocol import (
     AuthError,
@@ -473,6 +474,40 @@ def test_fifty_thousand_invalid_frames_give_a_bounded_log(
     lines = [r for r in caplog.records if "malformed" in r.getMessage()]
     assert len(lines) == n_frames // 500  # the 1st, 501st, ... 49,501st
     assert "(49501 so far)" in lines[-1].getMessage()
+
+
+def test_a_turn_that_never_ends_keeps_a_bounded_transcript(
+    run_virtual: Run, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 3,000 pieces of 1,000 characters and no turnComplete: published cumulative, each
+    # transcript would grow to 3 MB and the pieces would cost 4.5 GB of copies in all.
+    piece = orjson.dumps({"serverContent": {"inputTranscription": {"text": "la " * 333 + "l"}}})
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send(orjson.dumps({"setupComplete": {}}))
+        for _ in range(3_000):
+            await ws.send(piece)
+        await ws.wait_closed()
+
+    async def scenario() -> list[Transcript]:
+        said: list[Transcript] = []
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            config = BridgeConfig().with_overrides(endpoint={"url": f"ws://127.0.0.1:{port}"})
+            session = Session(config, FrameSource(), clock=loop_clock())
+            session.add_listener(lambda e: said.append(e) if isinstance(e, Transcript) else None)
+            async with session:
+                while len(said) < 3_000:
+                    await asyncio.sleep(0.01)
+        return said
+
+    with caplog.at_level("WARNING"):
+        said = run_virtual(scenario())
+    assert max(len(t.text) for t in said) == MAX_TURN_TEXT_CHARS
+    assert said[-1].text.startswith("la la ")
+    dropped = [r for r in caplog.records if "beyond the turn's limit" in r.getMessage()]
+    assert 1 <= len(dropped) < 10  # throttled: not one line per piece
 
 
 def test_a_huge_transcript_is_not_printed_whole(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,19 +7,28 @@ played all of their audio, and only then publish `TurnEnded`. `interrupted` ends
 turn at once with the part that was heard. Turns only read the downlink's play position
 (`played_samples`, `is_idle`) and mark the end of a reply (`mark_end`). The first frame
 of each reply times it: `downlink_latency_us` (its audio in → played) and
-`reply_latency_ms` (the user's last loud frame → played).
+`reply_latency_ms` (the user's last loud frame → played). A turn keeps at most
+`MAX_TURN_TEXT_CHARS` of each transcript: a server that never ends a turn cannot make
+each cumulative transcript cost more than the last.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 
+from .._faults import FaultReporter
 from .._pacing import Monotonic
 from ._downlink import Downlink
 from ._publish import Publisher
 from ._stats import SessionStats
 from ._vad import EnergyVad
 from .events import Caption, Role, Spoken, Transcript, TurnEnded, TurnStarted
+
+log = logging.getLogger(__name__)
+
+MAX_TURN_TEXT_CHARS = 65_536
+"""Transcript text kept per turn and role (a Telegram message holds 4096)."""
 
 
 class Turn:
@@ -78,6 +87,7 @@ class Turns:
         self._monotonic = monotonic
         self.current = Turn(0)
         self.playing: list[Turn] = []
+        self._too_long = FaultReporter("transcript text beyond the turn's limit dropped", log)
         self.reply_started_s = math.inf
         """When the latest reply began to play (on `monotonic`)."""
 
@@ -106,6 +116,10 @@ class Turns:
         """Input or output transcription: published cumulative for the turn; a user piece
         said by `ssrcs` joins the last part if the same speakers said it."""
         turn = self.current
+        kept = turn.input_text if role == "user" else turn.output_text
+        if len(kept) + len(text) > MAX_TURN_TEXT_CHARS:
+            self._too_long.report(f"{len(text)} characters of a {role} transcript")
+            text = text[: max(0, MAX_TURN_TEXT_CHARS - len(kept))]
         if role == "user":
             turn.input_text += text
             cumulative = turn.input_text
