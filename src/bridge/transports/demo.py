@@ -32,6 +32,8 @@ BARGE_IN_AFTER_S = 1.5
 BARGE_IN_SHARE = 0.4
 """...and at most this share of the question, so the cut comes while the reply is still
 being generated (the reply echoes the question; a shorter question, a shorter reply)."""
+BARGE_IN_WAIT_FRAMES = 50
+"""...then at most this many frames more, for the bot to be heard talking."""
 TURN_TIMEOUT_S = 15.0
 _FRAME_S = FRAME_MS / 1000
 _PAUSE_S = 0.3  # between the two questions, as a person would
@@ -104,8 +106,13 @@ async def converse(user: SimulatedUser, speech: bytes, turns: TurnSignals) -> tu
     second.speech_start_s = await user.wait_sent(start)
     second.speech_end_s = await user.wait_sent(last) + _FRAME_S
     await asyncio.wait_for(turns.started.wait(), TURN_TIMEOUT_S)
-    # Cut in while the reply (as long as the question) is still being generated.
+    # Cut in while the reply (as long as the question) is still being generated, and
+    # while the bot is talking: people talk over speech, not into its pauses.
     await asyncio.sleep(min(BARGE_IN_AFTER_S, BARGE_IN_SHARE * spoken_s))
+    for _ in range(BARGE_IN_WAIT_FRAMES):
+        if user.heard and _peak(user.heard[-1].pcm) >= LOUD:
+            break
+        await asyncio.sleep(_FRAME_S)
     turns.ended.clear()
     start, _ = _speak(user, speech)
     barge_s = await user.wait_sent(start)
