@@ -61,7 +61,9 @@ from bridge.protocol import (
 from bridge.tools import builtin_tools
 
 Run = Callable[..., Any]
-KEY = "AIzaSyFAKE-0123456789abcdefghijklmnopq"
+# A made-up key with the shape of a Google API key ("AIza" + 35 characters), so the
+# shape-based masking is tested too; built from parts so no key-like literal is stored.
+KEY = "AIza" + "_test_only_not_a_key_".ljust(35, "0")
 
 
 def content(**fields: Any) -> bytes:

@@ -10,6 +10,7 @@ so an onset found in `heard` can be matched to when it was spoken.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import time
@@ -31,7 +32,7 @@ class HeardFrame:
     pcm: bytes
 
 
-class SimulatedUser:
+class SimulatedUser(abc.ABC):
     """Speaks queued PCM in real time and records what it hears.
 
     Subclasses implement `_send_frame(pcm)`, where one outgoing 10 ms frame goes.
@@ -61,8 +62,9 @@ class SimulatedUser:
     def _frame_bytes(self) -> int:
         return self.sample_rate_hz * FRAME_MS // 1000 * 2 * self.channels
 
+    @abc.abstractmethod
     async def _send_frame(self, pcm: bytes) -> None:
-        raise NotImplementedError
+        """Send one outgoing 10 ms frame to wherever this user's end of the call is."""
 
     # -- speaking --------------------------------------------------------------------
 
