@@ -59,7 +59,7 @@ class _Run:
 
 _runs: dict[str, _Run] = {}
 _children: list[subprocess.Popen[str]] = []
-_workdir = tempfile.TemporaryDirectory(prefix="bridge-background-")
+_workdir = tempfile.TemporaryDirectory(prefix="bridge-background-", ignore_cleanup_errors=True)
 
 
 def background(lane: str) -> Callable[[Callable[[Path], T]], Any]:
@@ -106,6 +106,8 @@ def _lane(runs: list[_Run]) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly:
+        return
     needed = {name for item in session.items for name in getattr(item, "fixturenames", ())}
     lanes: dict[str, list[_Run]] = {}
     for name, run in _runs.items():
