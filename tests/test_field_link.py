@@ -423,7 +423,7 @@ def test_a_telegram_chat_is_told_once_and_kept_when_gemini_is_unreachable(
             config = bridge_config(server.url, reconnect_max_attempts=3).with_overrides(
                 transport={"sample_rate_hz": 48_000, "channels": 1}
             )
-            runner = TelegramRunner(client, calls, config, transcripts=False)
+            runner = TelegramRunner(client, calls, config, transcripts=False, clock=loop_clock())
             bridge = await runner.go_live(CHAT_ID)
             runner.budget.hold(flood_wait_s)  # Telegram asked the account to wait
             await asyncio.sleep(65)
