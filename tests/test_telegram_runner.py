@@ -10,6 +10,7 @@ installs on the client, as pyrogram would deliver them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
 import time
@@ -274,6 +275,7 @@ def test_empty_chat_arguments_are_refused(value: str) -> None:
         chats_from_args([value])
 
 
+@functools.cache  # one encoding (25 ms) for every test that sends it
 def ogg_question() -> bytes:
     question = np.concatenate(
         [
