@@ -4,7 +4,7 @@ A few tests prove behaviour on the real clock in child processes: a WebRTC call 
 ntgcalls, the demos as a user runs them. They spend most of their time waiting (a
 second of speech takes a second), not computing, so they start in background threads as
 soon as the session knows it will need them, and the tests that check their results wait
-for them: the waiting overlaps the tests that compute.
+for them, last in the session: the waiting overlaps the tests that compute.
 
 A run is a session fixture made with `@background(lane)`. Runs in one lane go one after
 another, in the order their modules were collected (the WebRTC call needs the CPU to
@@ -103,6 +103,15 @@ class Child:
 def _lane(runs: list[_Run]) -> None:
     for run in runs:
         run.execute()
+
+
+def _uses_a_run(item: pytest.Item) -> bool:
+    return any(name in _runs for name in getattr(item, "fixturenames", ()))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that wait for a run go last (in their order), when it is likely done."""
+    items[:] = [i for i in items if not _uses_a_run(i)] + [i for i in items if _uses_a_run(i)]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

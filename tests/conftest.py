@@ -33,7 +33,11 @@ from typing import TypeVar
 
 import pytest
 import uvloop
-from _background import pytest_collection_finish, pytest_sessionfinish  # noqa: F401 (hooks)
+from _background import (  # noqa: F401 (pytest finds hooks by name)
+    pytest_collection_finish,
+    pytest_collection_modifyitems,
+    pytest_sessionfinish,
+)
 
 from bridge._pacing import Pacer
 from bridge.engine import PlayoutClock
