@@ -103,17 +103,24 @@ class Recorder:
         return await asyncio.wait_for(scan(), timeout_s)
 
 
+def fast_fft_size(n_samples: int) -> int:
+    """A power of two from `n_samples` up: FFTs of lengths with large prime factors
+    (most recording lengths) take several times as long."""
+    return 1 << max(0, n_samples - 1).bit_length()
+
+
 def band_limited(x: np.ndarray, rate_hz: int, top_hz: float) -> np.ndarray:
-    spectrum = np.fft.rfft(x)
-    spectrum[np.fft.rfftfreq(x.size, 1 / rate_hz) > top_hz] = 0
-    return np.fft.irfft(spectrum, x.size)
+    n = fast_fft_size(x.size)
+    spectrum = np.fft.rfft(x, n)
+    spectrum[np.fft.rfftfreq(n, 1 / rate_hz) > top_hz] = 0
+    return np.fft.irfft(spectrum, n)[: x.size]
 
 
 def aligned_snr_db(heard: np.ndarray, reference: np.ndarray, rate_hz: int, top_hz: float) -> float:
     """SNR of `heard` against `reference` after best integer alignment and gain, in band."""
     a = band_limited(heard, rate_hz, top_hz)
     b = band_limited(reference, rate_hz, top_hz)
-    n = a.size + b.size
+    n = fast_fft_size(a.size + b.size)
     corr = np.fft.irfft(np.fft.rfft(a, n) * np.conj(np.fft.rfft(b, n)), n)
     lag = int(np.argmax(corr))
     if lag > n // 2:
