@@ -4,7 +4,8 @@
 real `filters`) and the real types (`StreamFrames`, `Frame`, `MediaStream`,
 `AudioParameters`, `RecordStream`, `ExternalMedia`, `Device`); only what would reach
 Telegram or ntgcalls' WebRTC stack is replaced: joining, leaving, the participant list
-and `send_frame`, which keeps exactly one 10 ms frame per call as ntgcalls does.
+and `send_frame`, which keeps exactly one 10 ms frame per call as ntgcalls does, and
+when it came (`sent_at_s`, on `monotonic`: the loop's clock for a test in virtual time).
 `FakeClient` is the chat side of a pyrogram Client: messages, replies, handlers (called
 as pyrogram would call them), voice notes and admin lookups.
 """
@@ -17,7 +18,7 @@ import contextlib
 import io
 import struct
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -67,8 +68,11 @@ class _MtProto:
 class FakeCalls(HandlersHolder):
     """PyTgCalls with Telegram and WebRTC replaced; dispatch and types are the real ones."""
 
-    def __init__(self, *, voice_chat_running: bool = True) -> None:
+    def __init__(
+        self, *, voice_chat_running: bool = True, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__()
+        self.monotonic = monotonic
         self.mtproto_client = _MtProto()
         self.usernames = {"@mygroup": CHAT_ID, "mygroup": CHAT_ID, "-100999": -100999}
         self.voice_chat_running = voice_chat_running
@@ -117,7 +121,7 @@ class FakeCalls(HandlersHolder):
         # ntgcalls consumes exactly one frame; a short buffer would be over-read.
         assert len(data) >= self._frame_bytes
         self.sent.append(data[: self._frame_bytes])
-        self.sent_at_s.append(time.monotonic())
+        self.sent_at_s.append(self.monotonic())
 
     async def leave_call(self, chat_id: int) -> None:
         if chat_id not in self.in_call:

@@ -18,6 +18,8 @@
   `captured(stretches, position)`: where a sent sample was in the whole uplink.
 - `FrameSource`: a transport that hands the session whatever frames a test gives it,
   wrong-sized ones included, and records what it is sent.
+- The hooks of `_background`: real-time runs in child processes start when collection
+  ends and overlap the rest of the suite.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import TypeVar
 
 import pytest
 import uvloop
+from _background import pytest_collection_finish, pytest_sessionfinish  # noqa: F401 (hooks)
 
 from bridge.engine import PlayoutClock
 from bridge.transports import FrameSink, Transport

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _background import background
 
 import _dsp
 
@@ -51,22 +52,61 @@ def need(*tools: str) -> None:
         )
 
 
-def test_kernels_match_scalar_references_on_every_level_of_this_cpu(tmp_path: Path) -> None:
+Run = list[str] | str | AssertionError
+"""A driver's output lines, why it could not run (skipped), or how it failed."""
+
+
+def native_run(workdir: Path) -> list[str]:
     cc = sysconfig.get_config_var("CC").split()[0] if sysconfig.get_config_var("CC") else "cc"
     need(cc)
-    exe = tmp_path / "kernels"
-    build_driver(cc, exe)
-    lines = run_driver([str(exe)])
+    build_driver(cc, workdir / "kernels")
+    return run_driver([str(workdir / "kernels")])
+
+
+def aarch64_run(workdir: Path) -> list[str]:
+    need(CROSS_CC, QEMU)
+    exe = workdir / "kernels-aarch64"
+    build_driver(CROSS_CC, exe, "-Werror")  # a known compiler: its warnings are bugs
+    return run_driver([QEMU, "-L", str(SYSROOT), str(exe)])
+
+
+@background("build")
+def kernel_runs(workdir: Path) -> dict[str, Run]:
+    """The driver built and run natively and on aarch64 under qemu, started with the
+    session: compiling takes a second or two, which overlaps other tests."""
+    workdir.mkdir(parents=True)
+    runs: dict[str, Run] = {}
+    for name, driver in (("native", native_run), ("aarch64", aarch64_run)):
+        try:
+            runs[name] = driver(workdir)
+        except pytest.skip.Exception as skipped:
+            runs[name] = skipped.msg
+        except AssertionError as failed:
+            runs[name] = failed
+    return runs
+
+
+def lines_of(run: Run) -> list[str]:
+    if isinstance(run, AssertionError):
+        raise run
+    if isinstance(run, str):
+        pytest.skip(run)
+    return run
+
+
+def test_kernels_match_scalar_references_on_every_level_of_this_cpu(
+    kernel_runs: dict[str, Run],
+) -> None:
+    lines = lines_of(kernel_runs["native"])
     assert [f"ok {level}" for level in _dsp.available_isas()] == [
         line for line in lines if line.startswith("ok ")
     ]
 
 
-def test_kernels_match_scalar_references_on_aarch64_under_qemu(tmp_path: Path) -> None:
-    need(CROSS_CC, QEMU)
-    exe = tmp_path / "kernels-aarch64"
-    build_driver(CROSS_CC, exe, "-Werror")  # a known compiler: its warnings are bugs
-    assert "ok neon" in run_driver([QEMU, "-L", str(SYSROOT), str(exe)])
+def test_kernels_match_scalar_references_on_aarch64_under_qemu(
+    kernel_runs: dict[str, Run],
+) -> None:
+    assert "ok neon" in lines_of(kernel_runs["aarch64"])
 
 
 def test_package_c_code_compiles_for_aarch64(tmp_path: Path) -> None:

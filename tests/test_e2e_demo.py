@@ -1,29 +1,34 @@
 """`gemini-tg-bridge demo` as a user runs it: no keys, a report, a WAV, and with `--http` the
 endpoints a supervisor polls.
 
-The run speaks the first 1.2 s of the bundled sample (`--input`) and lets the emulator end
-a turn after 200 ms of silence (`--silence-ms`) to keep it short; that the bundled sample
-itself loads is checked without running the demo. `python -m bridge demo` as a separate
-process is run by the ntgcalls demo test in test_loopback.py.
+The run (`python -m bridge demo`, a child process started in the background when the
+session starts: see tests/_background.py) speaks the first 1.2 s of the bundled sample
+(`--input`) and lets the emulator end a turn after 200 ms of silence (`--silence-ms`) to
+keep it short; that the bundled sample itself loads is checked without running the demo.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import socket
-import threading
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 import soundfile as sf
+from _background import Child, background
 from _virtual_clock import VirtualClock
 
 SPEECH = Path(__file__).resolve().parents[1] / "src" / "bridge" / "data" / "speech-en-48k.wav"
+KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_EPHEMERAL_TOKEN")
 
 
 def best_correlation(needle: npt.NDArray[np.float64], haystack: npt.NDArray[np.float64]) -> float:
@@ -50,12 +55,24 @@ def _get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-def _scrape(base: str, seen: dict[str, tuple[int, str]], done: threading.Event) -> None:
+class DemoRun(NamedTuple):
+    proc: subprocess.CompletedProcess[str]
+    base: str
+    """The `--http` address, as a URL."""
+    seen: dict[str, tuple[int, str]]
+    """Each endpoint's status and body, read while the demo ran."""
+    question: npt.NDArray[np.int16]
+    reply: npt.NDArray[np.int16]
+    reply_rate_hz: int
+
+
+def _scrape(base: str, seen: dict[str, tuple[int, str]], child: Child) -> None:
     """Once the demo's session runs, every endpoint answers from inside it."""
-    while not done.is_set():
+    while child.proc.poll() is None:
         try:
             status, body = _get(f"{base}/readyz")
         except OSError:
+            time.sleep(0.005)
             continue
         if status == 200:
             seen["/readyz"] = status, body
@@ -64,31 +81,31 @@ def _scrape(base: str, seen: dict[str, tuple[int, str]], done: threading.Event) 
             return
 
 
-@pytest.mark.realtime
-def test_demo_prints_the_report_and_writes_the_echoed_reply(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from bridge.cli import main
-
-    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_EPHEMERAL_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
+@background("wav")
+def wav_demo(workdir: Path) -> DemoRun:
+    """`python -m bridge demo` with no keys, `--out` and `--http`, polled while it runs."""
+    workdir.mkdir(parents=True)
     speech, speech_rate_hz = sf.read(SPEECH, dtype="int16")
     question = speech[: speech_rate_hz * 6 // 5]  # 0.8 s of speech, then a pause
-    sf.write(tmp_path / "question.wav", question, speech_rate_hz, subtype="PCM_16")
-    out_wav = tmp_path / "demo-reply.wav"
-    argv = ["demo", "--input", str(tmp_path / "question.wav"), "--out", str(out_wav)]
+    sf.write(workdir / "question.wav", question, speech_rate_hz, subtype="PCM_16")
     base = f"http://127.0.0.1:{_free_port()}"
+    argv = ["demo", "--input", "question.wav", "--out", "demo-reply.wav", "--silence-ms", "200"]
+    env = {k: v for k, v in os.environ.items() if k not in KEY_VARIABLES}
+    child = Child(
+        [sys.executable, "-m", "bridge", *argv, "--http", base.removeprefix("http://")],
+        workdir,
+        env=env,
+    )
     seen: dict[str, tuple[int, str]] = {}
-    done = threading.Event()
-    scraper = threading.Thread(target=_scrape, args=(base, seen, done))
-    scraper.start()
-    try:
-        code = main([*argv, "--silence-ms", "200", "--http", base.removeprefix("http://")])
-    finally:
-        done.set()
-        scraper.join()
-    out, err = capsys.readouterr()
-    assert code == 0, err
+    _scrape(base, seen, child)
+    proc = child.wait(timeout_s=60)
+    reply, rate_hz = sf.read(workdir / "demo-reply.wav", dtype="int16")
+    return DemoRun(proc, base, seen, question, reply, rate_hz)
+
+
+@pytest.mark.realtime
+def test_demo_prints_the_report_and_writes_the_echoed_reply(wav_demo: DemoRun) -> None:
+    out, err, base, seen = wav_demo.proc.stdout, wav_demo.proc.stderr, wav_demo.base, wav_demo.seen
     # --http: /metrics, /livez and /readyz served while the demo runs, and gone after.
     assert f"serving /metrics, /livez and /readyz on {base}" in out
     assert seen["/readyz"] == (200, "ok\n") and seen["/livez"] == (200, "ok\n")
@@ -114,8 +131,8 @@ def test_demo_prints_the_report_and_writes_the_echoed_reply(
     ):
         assert line in out, f"{line!r} missing from:\n{out}"
     assert "Traceback" not in err
-    reply, rate_hz = sf.read(out_wav, dtype="int16")
-    assert rate_hz == 48_000
+    reply, question = wav_demo.reply, wav_demo.question
+    assert wav_demo.reply_rate_hz == 48_000
     # The echo of 0.8 s of speech: mostly loud audio, not silence.
     frames = reply[: reply.size // 480 * 480].reshape(-1, 480)
     loud_s = np.count_nonzero(np.abs(frames).max(axis=1) > 1000) / 100
@@ -123,7 +140,6 @@ def test_demo_prints_the_report_and_writes_the_echoed_reply(
     # And it is the user's own speech, echoed through 48→16→24→48 kHz: measured 0.999.
     # Time-reversed speech (same spectrum, other content) scores about -0.2, and one lost
     # 10 ms frame splits the match in two, so 0.9 separates "the echo" from anything else.
-    assert speech_rate_hz == rate_hz
     needle = question.astype(np.float64)
     heard = reply.astype(np.float64)
     assert best_correlation(needle, heard) > 0.9

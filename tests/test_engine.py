@@ -42,20 +42,27 @@ def test_clock_ticks_on_absolute_deadlines_and_skips_after_a_real_stall(run: Run
     deadlines: list[float] = []
     stalled = False
 
+    clock = PlayoutClock()
+
     async def handler(deadline_s: float) -> None:
         nonlocal stalled
         deadlines.append(deadline_s)
         if len(deadlines) == 10 and not stalled:
             stalled = True
             time.sleep(0.055)  # block the loop: 5 deadlines go by
+        if len(deadlines) == 30:
+            # Stop here, so no deadline can be counted missed after the last one seen.
+            clock.unsubscribe(token)
 
     async def scenario() -> PlayoutClock:
-        clock = PlayoutClock()
-        clock.subscribe(handler)
-        while len(deadlines) < 30:
+        nonlocal token
+        token = clock.subscribe(handler)
+        while clock.running:
             await asyncio.sleep(0.01)
         await clock.aclose()
         return clock
+
+    token = -1
 
     clock = run(scenario())
     steps = np.round(np.diff(deadlines) * 1000, 6)

@@ -417,22 +417,23 @@ def test_a_telegram_chat_is_told_once_and_kept_when_gemini_is_unreachable(
 
     server = crashing_server()
 
-    async def scenario() -> tuple[list[str], bool, int]:
+    async def scenario() -> tuple[list[str], bool, int, int]:
         calls, client = FakeCalls(), FakeClient()
         async with server.running():
             config = bridge_config(server.url, reconnect_max_attempts=3).with_overrides(
                 transport={"sample_rate_hz": 48_000, "channels": 1}
             )
-            runner = TelegramRunner(client, calls, config, transcripts=False)
+            runner = TelegramRunner(client, calls, config, transcripts=False, clock=loop_clock())
             bridge = await runner.go_live(CHAT_ID)
             runner.budget.hold(flood_wait_s)  # Telegram asked the account to wait
             await asyncio.sleep(65)
             running = bridge.running and bridge.session is not None and bridge.session.running
             await runner.stop()
-            return list(client.messages.values()), running, server.n_connections
+            return list(client.messages.values()), running, server.n_connections, len(calls.sent)
 
-    messages, running, n_connections = run_virtual(scenario(), timeout_s=200)
-    assert running
+    messages, running, n_connections, n_frames = run_virtual(scenario(), timeout_s=200)
+    # The bot stayed in the call throughout, one frame per 10 ms of it (the runner's clock).
+    assert running and n_frames >= 6450
     if flood_wait_s:  # the notice goes through the account's budget, or not at all
         assert messages == []
     else:

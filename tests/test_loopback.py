@@ -27,12 +27,12 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
+from _background import Child, background
 
 from bridge._pacing import Pacer
 
@@ -182,60 +182,43 @@ async def _echo_through_the_bridge(call: Any) -> dict[str, Any]:
     }
 
 
-class _Started:
-    """A child process started now and waited for later, its output going to files."""
-
-    def __init__(self, argv: list[str], cwd: Path, timeout_s: float) -> None:
-        cwd.mkdir(exist_ok=True)
-        self.stdout_path, self.stderr_path = cwd / "stdout.txt", cwd / "stderr.txt"
-        with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=err, text=True, cwd=cwd)
-        self.timeout_s = timeout_s
-
-    def wait(self) -> subprocess.CompletedProcess[str]:
-        """Its exit, asserted to be 0, with what it printed."""
-        code = self.proc.wait(timeout=self.timeout_s)
-        out, err = self.stdout_path.read_text(), self.stderr_path.read_text()
-        assert code == 0, out[-2000:] + err[-2000:]
-        return subprocess.CompletedProcess(self.proc.args, code, out, err)
-
-
-def _start_demo(cwd: Path, *argv: str) -> _Started:
+def _start_demo(cwd: Path, *argv: str) -> Child:
     """`gemini-tg-bridge demo --via ntgcalls ...` on the first 1.2 s of the bundled sample
     (0.8 s of speech, to keep the run short), the emulator ending turns after 200 ms."""
     import soundfile as sf
 
-    cwd.mkdir()
+    cwd.mkdir(parents=True)
     speech, rate_hz = sf.read(SPEECH, dtype="int16")
     sf.write(cwd / "question.wav", speech[: rate_hz * 6 // 5], rate_hz, subtype="PCM_16")
     demo = ("demo", "--via", "ntgcalls", "--input", "question.wav", "--silence-ms", "200")
-    return _Started([sys.executable, "-m", "bridge", *demo, *argv], cwd, timeout_s=120)
+    return Child([sys.executable, "-m", "bridge", *demo, *argv], cwd)
 
 
-@pytest.fixture(scope="module")
-def loopback_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
-    """The call alone: its correlations need the CPU to themselves (run beside the demos,
-    Opus' jitter buffer stretched the echo below the threshold in two runs of three)."""
-    cwd = tmp_path_factory.mktemp("loopback")
-    _Started([sys.executable, __file__, "call", "run.npz"], cwd, timeout_s=60).wait()
-    with np.load(cwd / "run.npz") as data:
+@background("webrtc")
+def loopback_run(workdir: Path) -> dict[str, np.ndarray]:
+    """The call alone in its lane: its correlations need a core to themselves (run beside
+    the demos, Opus' jitter buffer stretched the echo below the threshold in two runs of
+    three)."""
+    Child([sys.executable, __file__, "call", "run.npz"], workdir).wait(timeout_s=60)
+    with np.load(workdir / "run.npz") as data:
         return {k: data[k] for k in data.files}
 
 
-@pytest.fixture(scope="module")
-def demos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, _Started]]:
-    """Both demo runs, started together: each spends most of its time waiting on the real
-    clock (measured: 1.5 and 3.5 s of CPU in 6 s of wall time), and what they are checked
-    for (reports, replies heard) does not depend on sharing the CPU."""
-    base = tmp_path_factory.mktemp("demos")
-    started = {
-        "one": _start_demo(base / "one", "--out", "reply.wav"),
-        "three": _start_demo(base / "three", "--sessions", "3"),
-    }
-    yield started
-    for run in started.values():
-        run.proc.kill()
-        run.proc.wait()
+class Demos(NamedTuple):
+    one: subprocess.CompletedProcess[str]
+    three: subprocess.CompletedProcess[str]
+    reply_wav: Path
+    """What the one-session run wrote with `--out`."""
+
+
+@background("webrtc")
+def ntgcalls_demos(workdir: Path) -> Demos:
+    """Both demo runs, after the call and together: each spends most of its time waiting
+    on the real clock (measured: 1.5 and 3.5 s of CPU in 6 s of wall time), and what they
+    are checked for (reports, replies heard) does not depend on sharing the CPU."""
+    one = _start_demo(workdir / "one", "--out", "reply.wav")
+    three = _start_demo(workdir / "three", "--sessions", "3")
+    return Demos(one.wait(timeout_s=120), three.wait(timeout_s=120), one.cwd / "reply.wav")
 
 
 def _latency_s(heard: np.ndarray, arrivals: np.ndarray, sent_s: float) -> float:
@@ -299,10 +282,10 @@ def test_the_emulators_echo_is_heard_at_the_users_end(loopback_run: dict[str, np
 
 @pytest.mark.realtime
 def test_demo_via_ntgcalls_reports_latency_including_the_webrtc_leg(
-    demos: dict[str, _Started],
+    ntgcalls_demos: Demos,
 ) -> None:
-    proc = demos["one"].wait()
-    out = demos["one"].stdout_path.parent / "reply.wav"
+    proc = ntgcalls_demos.one
+    out = ntgcalls_demos.reply_wav
     assert "via ntgcalls" in proc.stdout and "include both call legs" in proc.stdout
     line = next(x for x in proc.stdout.splitlines() if "first reply frame heard" in x)
     assert int(line.split(":")[1].split("ms")[0]) > 0
@@ -313,9 +296,9 @@ def test_demo_via_ntgcalls_reports_latency_including_the_webrtc_leg(
 
 @pytest.mark.realtime
 def test_demo_with_several_sessions_prints_each_sessions_playout_and_the_cpu_split(
-    demos: dict[str, _Started],
+    ntgcalls_demos: Demos,
 ) -> None:
-    proc = demos["three"].wait()
+    proc = ntgcalls_demos.three
     lines = proc.stdout.splitlines()
     header = next(i for i, x in enumerate(lines) if x.startswith("session  deadline"))
     rows = [x.split() for x in lines[header + 1 : header + 4]]

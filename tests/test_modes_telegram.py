@@ -26,7 +26,6 @@ from bridge.emulator import Emulator, EmulatorConfig
 from bridge.engine.events import Event, Transcript, TurnEnded
 from bridge.telegram import AccessPolicy, TelegramRunner
 from bridge.telegram._botname import bot_named
-from bridge.telegram._budget import AccountBudget
 
 Run = Callable[..., Any]
 RATE_HZ = 48_000
@@ -97,11 +96,11 @@ def runner_on(
         transport={"sample_rate_hz": RATE_HZ, "channels": 1},
         gemini=gemini,
     )
-    runner = TelegramRunner(client, calls, config, voice_notes=voice_notes, transcripts=False)
-    runner.clock = loop_clock()  # the playout and the budget on the (virtual) loop clock
-    runner.budget = AccountBudget(
-        per_chat_interval_s=REPLY_INTERVAL_S, monotonic=asyncio.get_running_loop().time
+    # The playout and the account's budget on the (virtual) loop clock.
+    runner = TelegramRunner(
+        client, calls, config, voice_notes=voice_notes, transcripts=False, clock=loop_clock()
     )
+    assert runner.budget.per_chat_interval_s == REPLY_INTERVAL_S
     runner.install_handlers()
     return runner
 

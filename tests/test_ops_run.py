@@ -3,8 +3,8 @@
 The `run` tests drive the CLI's own `_serve` with the real `TelegramRunner`, engine
 sessions, pyrogram/py-tgcalls types and the local emulator; only Telegram's network is
 faked (`_telegram_fakes`). Signals are real: the test sends them to its own process.
-They run on the real clock (the runner's playout clock is real time); the join pacing
-and the chats file's polling are shown in virtual time.
+They run in virtual time (`run_virtual`, the runner on `loop_clock()`), as do the join
+pacing and the chats file's polling.
 """
 
 from __future__ import annotations
@@ -123,9 +123,8 @@ class LoggedClient(FakeClient):
         return await super().send_message(chat_id, text, parse_mode=parse_mode)
 
 
-@pytest.mark.realtime
 def test_run_serves_its_endpoints_then_drains_at_a_pause_and_says_goodbye(
-    run: Any, capsys: pytest.CaptureFixture[str]
+    run_virtual: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from bridge.cli._run import _serve
 
@@ -143,7 +142,7 @@ def test_run_serves_its_endpoints_then_drains_at_a_pause_and_says_goodbye(
             )
             serving = asyncio.ensure_future(
                 _serve(options(), config, None, [CHAT_ID], AccessPolicy(),
-                       lambda _: (client, calls))
+                       lambda _: (client, calls), clock=loop_clock())
             )  # fmt: skip
             await until_status(port, "/readyz", 200)
             seen["/livez"] = await get(port, "/livez")
@@ -159,7 +158,7 @@ def test_run_serves_its_endpoints_then_drains_at_a_pause_and_says_goodbye(
             await speaking
             return await serving, seen
 
-    code, seen = run(scenario(), timeout_s=30)
+    code, seen = run_virtual(scenario(), timeout_s=30)
     out, err = capsys.readouterr()
     assert code == 0, err
     assert f"serving /metrics, /livez and /readyz on http://127.0.0.1:{port}" in out
@@ -185,14 +184,16 @@ def test_run_serves_its_endpoints_then_drains_at_a_pause_and_says_goodbye(
     assert "draining: leaving each voice chat at its next pause" in err
 
 
-@pytest.mark.realtime
 @pytest.mark.parametrize(
     ("timeout_s", "signals_at_s"),
     [(60.0, (0.3, 0.8)), (0.5, (0.3,))],
     ids=["a second signal", "the drain timeout"],
 )
 def test_a_long_speaker_does_not_hold_the_exit_past(
-    run: Any, capsys: pytest.CaptureFixture[str], timeout_s: float, signals_at_s: tuple[float]
+    run_virtual: Any,
+    capsys: pytest.CaptureFixture[str],
+    timeout_s: float,
+    signals_at_s: tuple[float],
 ) -> None:
     from bridge.cli._run import _serve
 
@@ -203,7 +204,7 @@ def test_a_long_speaker_does_not_hold_the_exit_past(
             config = config_for(emulator, drain={"timeout_s": timeout_s})
             serving = asyncio.ensure_future(
                 _serve(options(), config, None, [CHAT_ID], AccessPolicy(),
-                       lambda _: (client, calls))
+                       lambda _: (client, calls), clock=loop_clock())
             )  # fmt: skip
             await until(lambda: CHAT_ID in calls.in_call and calls.recorded)
             # Somebody talks for 20 s: the drain would wait for them.
@@ -215,16 +216,18 @@ def test_a_long_speaker_does_not_hold_the_exit_past(
             speaking.cancel()
             return code, still_talking
 
-    code, still_talking = run(scenario(), timeout_s=15)
+    code, still_talking = run_virtual(scenario(), timeout_s=15)
     assert code == 0 and still_talking
     assert calls.left == [CHAT_ID] and client.stopped
     err = capsys.readouterr().err
     assert f"at most {timeout_s:g} s" in err and "Traceback" not in err
 
 
-@pytest.mark.realtime
 def test_the_chats_file_is_applied_on_sighup_and_a_bad_version_changes_nothing(
-    run: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run_virtual: Any,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from bridge.cli import _run
 
@@ -250,7 +253,7 @@ def test_the_chats_file_is_applied_on_sighup_and_a_bad_version_changes_nothing(
             serving = asyncio.ensure_future(
                 _run._serve(options(chat=[str(CHAT_ID)], chats_file=str(chats)),
                             config_for(emulator), None, [CHAT_ID], AccessPolicy(),
-                            lambda _: (client, calls))
+                            lambda _: (client, calls), clock=loop_clock())
             )  # fmt: skip
             await until(lambda: calls.in_call == {CHAT_ID, OTHER_CHAT})
             # A bad version: named, and nothing of it is applied.
@@ -267,7 +270,7 @@ def test_the_chats_file_is_applied_on_sighup_and_a_bad_version_changes_nothing(
             os.kill(os.getpid(), signal.SIGTERM)
             return await serving
 
-    assert run(scenario(), timeout_s=20) == 0
+    assert run_virtual(scenario(), timeout_s=20) == 0
     said("")
     out, err = printed["out"], printed["err"]
     assert f"left the voice chat of {OTHER_CHAT}: no longer in the chats file" in out

@@ -3,7 +3,8 @@
 Each check runs in a fresh interpreter where the extra's modules cannot be imported (an
 import hook refuses them, as an install without the extra would), so what this process
 already imported does not hide a missing lazy import. The real wheel without extras is
-checked by scripts/ci_deploy.sh.
+checked by scripts/ci_deploy.sh. The interpreters start with the session, in the
+background (tests/_background.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from _background import background
 
 from bridge import cli
 
@@ -41,8 +43,10 @@ def _python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_base_modules_and_every_command_parser_import_without_the_extra(tmp_path: Path) -> None:
-    done = _python(
+@background("build")
+def imports_without_the_extra(workdir: Path) -> subprocess.CompletedProcess[str]:
+    workdir.mkdir(parents=True)
+    return _python(
         """
         import _dsp, bridge.client, bridge.emulator, bridge.engine, bridge.protocol
         import bridge.transports.demo, bridge.transports.wav
@@ -51,36 +55,52 @@ def test_base_modules_and_every_command_parser_import_without_the_extra(tmp_path
         print(sorted(m for m in sys.modules if m.partition(".")[0] in
                      ("pyrogram", "pytgcalls", "ntgcalls", "tgcrypto")))
         """,
-        tmp_path,
+        workdir,
     )
+
+
+def test_base_modules_and_every_command_parser_import_without_the_extra(
+    imports_without_the_extra: subprocess.CompletedProcess[str],
+) -> None:
+    done = imports_without_the_extra
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
 
-def test_commands_that_need_telegram_name_the_extra_in_one_line(tmp_path: Path) -> None:
-    (tmp_path / "note.ogg").write_bytes(b"OggS")
-    commands = [
-        ["run", "--chat", "-1001234567890"],
-        ["login", "--print"],
-        ["voicenote", "note.ogg", "reply.ogg"],
-        ["demo", "--via", "ntgcalls", "--out", "reply.wav"],
-    ]
-    done = _python(
+COMMANDS = [
+    ["run", "--chat", "-1001234567890"],
+    ["login", "--print"],
+    ["voicenote", "note.ogg", "reply.ogg"],
+    ["demo", "--via", "ntgcalls", "--out", "reply.wav"],
+]
+
+
+@background("build")
+def commands_without_the_extra(workdir: Path) -> subprocess.CompletedProcess[str]:
+    workdir.mkdir(parents=True)
+    (workdir / "note.ogg").write_bytes(b"OggS")
+    return _python(
         f"""
         import contextlib, io, json
         from bridge.cli import main
         results = []
-        for argv in {commands!r}:
+        for argv in {COMMANDS!r}:
             err = io.StringIO()
             with contextlib.redirect_stderr(err):
                 code = main(argv)
             results.append((code, err.getvalue()))
         print(json.dumps(results))
         """,
-        tmp_path,
+        workdir,
     )
+
+
+def test_commands_that_need_telegram_name_the_extra_in_one_line(
+    commands_without_the_extra: subprocess.CompletedProcess[str],
+) -> None:
+    done = commands_without_the_extra
     assert done.returncode == 0, done.stderr
-    for argv, (code, stderr) in zip(commands, json.loads(done.stdout), strict=True):
+    for argv, (code, stderr) in zip(COMMANDS, json.loads(done.stdout), strict=True):
         lines = stderr.splitlines()
         assert code == 2, (argv, stderr)
         assert len(lines) == 1, (argv, stderr)

@@ -10,6 +10,7 @@ installs on the client, as pyrogram would deliver them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
 import time
@@ -19,6 +20,7 @@ import numpy as np
 import pytest
 import soundfile
 from _telegram_fakes import CHAT_ID, FakeCalls, FakeClient, session_string
+from conftest import loop_clock, stall
 
 from bridge import Secret
 from bridge.config import BridgeConfig
@@ -45,7 +47,7 @@ async def speak(calls: FakeCalls, speakers: dict[int, np.ndarray], stall_at: int
         for ssrc, pcm in batch:
             calls.incoming(CHAT_ID, [(ssrc, pcm)])
         if i == stall_at:
-            time.sleep(0.15)  # the whole event loop stalls (GC pause, blocking call)
+            stall(0.15)  # the whole event loop stalls (GC pause, blocking call)
         await asyncio.sleep(max(0.0, start + (i + 1) * 0.01 - loop.time()))
 
 
@@ -59,16 +61,53 @@ def config_for(emulator: Emulator) -> BridgeConfig:
     )
 
 
+def assert_never_a_burst(sent_at_s: list[float]) -> None:
+    """At most 7 frames in any 50 ms: Telegram plays a burst at once, so it is heard late."""
+    sent_at = np.array(sent_at_s)
+    for at_s in sent_at:
+        in_window = np.count_nonzero((sent_at >= at_s) & (sent_at < at_s + 0.05))
+        assert in_window <= 7, f"{in_window} frames sent within 50 ms"
+
+
 @pytest.mark.realtime
+def test_the_runners_own_clock_paces_the_call_on_the_real_clock_after_a_stall(
+    run: Any,
+) -> None:
+    # The one real-time test of the runner: its default clock (as in production, on
+    # time.monotonic under uvloop) against a real blocked loop. The scenarios below run
+    # the same path on the loop's virtual clock.
+    async def scenario() -> tuple[FakeCalls, int, int]:
+        calls, client = FakeCalls(), FakeClient()
+        async with Emulator() as emulator:
+            runner = TelegramRunner(
+                client, calls, config_for(emulator), voice_notes=False, transcripts=False
+            )
+            await runner.go_live(CHAT_ID)
+            await asyncio.sleep(0.1)
+            before = len(calls.sent)
+            time.sleep(0.15)  # the whole event loop stalls (GC pause, blocking call)
+            await asyncio.sleep(0.15)
+            await runner.stop()
+            return calls, before, runner.clock.missed_ticks
+
+    calls, before, missed = run(scenario(), timeout_s=30)
+    assert before >= 5 and len(calls.sent) >= before + 5  # silence, and on after the stall
+    assert all(len(frame) == 960 for frame in calls.sent)
+    assert_never_a_burst(calls.sent_at_s)
+    assert missed >= 10  # the deadlines the stall took were skipped, not caught up
+
+
 def test_a_question_in_the_voice_chat_is_answered_paced_and_transcribed(
-    run: Any, caplog: pytest.LogCaptureFixture
+    run_virtual: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
 
-    async def scenario() -> tuple[FakeCalls, FakeClient, Any]:
-        calls, client = FakeCalls(), FakeClient()
+    async def scenario() -> tuple[FakeCalls, FakeClient, Any, int]:
+        calls, client = FakeCalls(monotonic=asyncio.get_running_loop().time), FakeClient()
         async with Emulator(EmulatorConfig(input_transcript="hello gemini")) as emulator:
-            runner = TelegramRunner(client, calls, config_for(emulator), voice_notes=False)
+            runner = TelegramRunner(
+                client, calls, config_for(emulator), voice_notes=False, clock=loop_clock()
+            )
             bridge = await runner.go_live(CHAT_ID)
             assert bridge.session is not None
             played_out = asyncio.Event()
@@ -82,9 +121,9 @@ def test_a_question_in_the_voice_chat_is_answered_paced_and_transcribed(
             await calls.drain()
             await played_out.wait()
             await runner.stop()
-            return calls, client, emulator.sessions[0]
+            return calls, client, emulator.sessions[0], runner.clock.missed_ticks
 
-    calls, client, record = run(scenario(), timeout_s=30)
+    calls, client, record, missed = run_virtual(scenario(), timeout_s=30)
     # Uplink: the speaker's audio reached Gemini at 16 kHz.
     assert len(record.uplink_audio) >= 16_000 * 2 * 1.2
     # Downlink: exactly one 10 ms frame per send, and the echoed 200 Hz reply is in it.
@@ -95,11 +134,13 @@ def test_a_question_in_the_voice_chat_is_answered_paced_and_transcribed(
     assert len(loud) > RATE_HZ // 4
     spectrum = np.abs(np.fft.rfft(played.astype(np.float64)))
     assert abs(np.argmax(spectrum) * RATE_HZ / len(played) - 200) < 5
-    # Pacing: never a burst, even right after the loop stalled for 150 ms.
-    sent_at = np.array(calls.sent_at_s)
-    for i in range(len(sent_at)):
-        in_window = np.count_nonzero((sent_at >= sent_at[i]) & (sent_at < sent_at[i] + 0.05))
-        assert in_window <= 7, f"{in_window} frames sent within 50 ms"
+    # Pacing: never a burst, even right after the loop stalled for 150 ms: the deadlines
+    # it took are skipped (the tick already due goes out with the next), then one frame
+    # per 10 ms again.
+    assert_never_a_burst(calls.sent_at_s)
+    gaps_s = np.diff(calls.sent_at_s)
+    assert np.count_nonzero(np.abs(gaps_s - 0.01) > 1e-6) <= 2 and gaps_s.max() >= 0.15
+    assert missed >= 13
     # The turn was posted as one message, and the call was left.
     (message,) = client.messages.values()
     assert message.startswith("🗣 Dana: hello gemini\n🤖 [echo 0.6")
@@ -109,14 +150,18 @@ def test_a_question_in_the_voice_chat_is_answered_paced_and_transcribed(
     assert all(API_KEY not in m for m in client.messages.values())
 
 
-@pytest.mark.realtime
-def test_eleven_loud_speakers_are_mixed_without_wrapping(run: Any) -> None:
+def test_eleven_loud_speakers_are_mixed_without_wrapping(run_virtual: Any) -> None:
     async def scenario() -> Any:
         calls, client = FakeCalls(), FakeClient()
         config = EmulatorConfig(silence_duration_ms=2000)
         async with Emulator(config) as emulator:
             runner = TelegramRunner(
-                client, calls, config_for(emulator), voice_notes=False, transcripts=False
+                client,
+                calls,
+                config_for(emulator),
+                voice_notes=False,
+                transcripts=False,
+                clock=loop_clock(),
             )
             await runner.go_live(CHAT_ID)
             n = RATE_HZ // 2
@@ -126,7 +171,7 @@ def test_eleven_loud_speakers_are_mixed_without_wrapping(run: Any) -> None:
             await runner.stop()  # flushes the uplink; leaving the emulator waits for it
             return emulator.sessions[0]
 
-    record = run(scenario(), timeout_s=30)
+    record = run_virtual(scenario(), timeout_s=30)
     uplink = np.frombuffer(bytes(record.uplink_audio), "<i2").astype(np.float64)
     assert len(uplink) > 16_000 * 0.4
     # Eleven in-phase speakers at 0.8 of full scale sum to 8.8x full scale. Soft-clipped,
@@ -230,6 +275,7 @@ def test_empty_chat_arguments_are_refused(value: str) -> None:
         chats_from_args([value])
 
 
+@functools.cache  # one encoding (25 ms) for every test that sends it
 def ogg_question() -> bytes:
     question = np.concatenate(
         [

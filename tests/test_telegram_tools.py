@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from _telegram_fakes import BOT_SSRC, CHAT_ID, ME, FakeCalls, FakeClient
+from conftest import loop_clock
 from pyrogram.enums import ChatMemberStatus, ChatType, ParseMode
 from pyrogram.errors import FloodWait
 from pyrogram.types import Chat, ChatMember, Message, User
@@ -282,7 +283,13 @@ def test_the_telegram_tools_are_declared_only_in_telegram_chats(run_virtual: Run
                 endpoint={"url": emulator.url},
                 tools={"behavior": ("list_participants=NON_BLOCKING",), "disabled": ("calculate",)},
             )
-            runner = TelegramRunner(client, calls, config, voice_notes=False)  # type: ignore[arg-type]
+            runner = TelegramRunner(
+                client,  # type: ignore[arg-type]
+                calls,
+                config,
+                voice_notes=False,
+                clock=loop_clock(),
+            )
             await runner.go_live(CHAT_ID)
             await runner.stop()
             return emulator.sessions[0].setup
@@ -295,3 +302,35 @@ def test_the_telegram_tools_are_declared_only_in_telegram_chats(run_virtual: Run
         "post_message": "NON_BLOCKING",
     }
     assert {tool.name for tool in builtin_tools()} == {"current_time", "calculate"}  # demo
+
+
+def test_a_live_chats_posts_are_spaced_on_the_accounts_clock(run_virtual: Run) -> None:
+    async def scenario() -> tuple[list[dict[str, Any]], TelegramAccount]:
+        calls, client = FakeCalls(), TelegramAccount([ALICE])
+        calls.participants = [in_call(ME, BOT_SSRC - 2**32), in_call(ALICE.id, 11)]
+        async with Emulator() as emulator:
+            config = BridgeConfig().with_overrides(
+                endpoint={"url": emulator.url}, tools={"post_interval_s": 30.0}
+            )
+            runner = TelegramRunner(
+                client,  # type: ignore[arg-type]
+                calls,
+                config,
+                voice_notes=False,
+                transcripts=False,
+                clock=loop_clock(),
+            )
+            tools = (await runner.go_live(CHAT_ID)).tools
+            results: list[dict[str, Any]] = [await tools.post_message("one")]
+            await asyncio.sleep(10.0)
+            try:
+                await tools.post_message("two")
+            except PermissionError as exc:
+                results.append({"error": str(exc)})
+            await runner.stop()
+            return results, client
+
+    results, client = run_virtual(scenario())
+    # Ten seconds of the call later, as the runner's clock counts them.
+    assert results[0]["posted"] and "try again in 20 s" in results[1]["error"]
+    assert [text for _, _, text, _ in client.posted] == ["🤖 one"]

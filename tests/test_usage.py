@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from _telegram_fakes import CHAT_ID, FakeCalls, FakeClient
+from conftest import loop_clock
 from test_telegram_runner import RATE_HZ, config_for, sine, speak
 
 from bridge.emulator import Emulator, EmulatorConfig
@@ -110,13 +111,17 @@ def test_the_usage_answer_names_audio_seconds_and_tokens() -> None:
     assert usage_text(None) == "Gemini has not been live in this chat since the bridge started."
 
 
-@pytest.mark.realtime
-def test_admins_read_a_chats_usage_and_others_are_refused(run: Any) -> None:
+def test_admins_read_a_chats_usage_and_others_are_refused(run_virtual: Any) -> None:
     async def scenario() -> tuple[FakeClient, dict[str, int], list[int]]:
         calls, client = FakeCalls(), FakeClient()
         async with Emulator(EmulatorConfig(think_time_s=0.0)) as emulator:
             runner = TelegramRunner(
-                client, calls, config_for(emulator), access=AccessPolicy([55]), voice_notes=False
+                client,
+                calls,
+                config_for(emulator),
+                access=AccessPolicy([55]),
+                voice_notes=False,
+                clock=loop_clock(),
             )
             runner.install_handlers()
             bridge = await runner.go_live(CHAT_ID)
@@ -145,7 +150,7 @@ def test_admins_read_a_chats_usage_and_others_are_refused(run: Any) -> None:
             assert bridge.usage() == usage  # kept once the session has ended
             return client, usage, turns
 
-    client, usage, turns = run(scenario(), timeout_s=30)
+    client, usage, turns = run_virtual(scenario(), timeout_s=30)
     refused, answer = client.replies
     assert refused == "Only group admins (or allowlisted users) can do that."
     assert answer == usage_text(usage)

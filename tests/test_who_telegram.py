@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,7 @@ def test_live_captions_through_the_bridge_show_who_speaks_then_the_transcript(
 
     async def scenario() -> EditLog:
         loop = asyncio.get_running_loop()
-        calls, client = FakeCalls(), EditLog(VirtualClock())
+        calls, client = FakeCalls(), EditLog(loop.time)
         users(client)
         calls.participants = [participant(ME, BOT_SSRC - 2**32), participant(101, ALICE_SSRC)]
         emulator_config = EmulatorConfig(piece_pause_ms=200, interim_ms=300, speed=4.0)
@@ -119,10 +120,14 @@ def test_live_captions_through_the_bridge_show_who_speaks_then_the_transcript(
         return client
 
     client = run_virtual(scenario(), timeout_s=120)
-    texts = [text for _, text in client.calls]
+    times, texts = zip(*client.calls, strict=True)
     # Captions while Alice speaks, in the same message, replaced by her transcript.
     first = next(i for i, text in enumerate(texts) if text.startswith("🗣 Alice: [speech"))
     assert first > 0 and texts[0].startswith("🎙 Alice: [speaking"), texts
+    # Edited as she speaks (4.4 s), as often as the account's budget allows on the chat's
+    # clock: the loop's, as the bridge's own.
+    assert sum("🎙" in text for text in texts) >= 4, texts
+    assert all(b - a >= 1.0 - 1e-9 for a, b in itertools.pairwise(times)), times
     assert len(client.messages) == 1, client.messages
     (final,) = client.messages.values()
     assert final.startswith("🗣 Alice: [speech") and "🎙" not in final, final
@@ -186,9 +191,11 @@ def caption_poster(
 
 
 class EditLog(FakeClient):
-    def __init__(self, clock: VirtualClock) -> None:
+    """Records each message sent or edited with its time on `now`."""
+
+    def __init__(self, now: Callable[[], float]) -> None:
         super().__init__()
-        self.clock = clock
+        self.now = now
         self.calls: list[tuple[float, str]] = []
         self.slowmode_waits = 0
 
@@ -196,20 +203,20 @@ class EditLog(FakeClient):
         if self.slowmode_waits:
             self.slowmode_waits -= 1
             raise SlowmodeWait(value=1)
-        self.calls.append((self.clock.now_s, text))
+        self.calls.append((self.now(), text))
         return await super().send_message(chat_id, text, parse_mode=parse_mode)
 
     async def edit_message_text(
         self, chat_id: Any, message_id: int, text: str, *, parse_mode: Any = None
     ) -> None:
-        self.calls.append((self.clock.now_s, text))
+        self.calls.append((self.now(), text))
         await super().edit_message_text(chat_id, message_id, text, parse_mode=parse_mode)
 
 
 def test_live_captions_edit_one_message_within_the_accounts_budget(run: Any) -> None:
     async def scenario() -> EditLog:
         clock = VirtualClock()
-        client = EditLog(clock)
+        client = EditLog(clock.monotonic)
         users(client)
         budget = AccountBudget(per_chat_interval_s=3.0, monotonic=clock.monotonic)
         poster = caption_poster(clock, client, budget)
@@ -276,7 +283,7 @@ def test_slow_mode_met_while_posting_turns_captions_off(
 ) -> None:
     async def scenario() -> TranscriptPoster:
         clock = VirtualClock()
-        client = EditLog(clock)
+        client = EditLog(clock.monotonic)
         users(client)
         client.slowmode_waits = 1
         poster = caption_poster(clock, client, AccountBudget(monotonic=clock.monotonic))

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from pyrogram import Client
 
     from ..config import BridgeConfig
+    from ..engine import PlayoutClock
     from ..ops import ChatsFile, Shutdown
     from ..telegram import AccessPolicy, TelegramCredentials, TelegramRunner, VoiceNoteRule
     from ..telegram._chatset import Chat, ChatSet
@@ -212,8 +213,10 @@ async def _serve(
     chats: list[int | str],
     access: AccessPolicy,
     open_account: OpenAccount,
+    clock: PlayoutClock | None = None,
 ) -> int:
-    """Run the bridge on the account until a signal; print what happens."""
+    """Run the bridge on the account until a signal; print what happens. `clock`: the
+    runner's time base (default: its own playout clock on `time.monotonic`)."""
     from ..ops import ChatsFile, ChatsFileError, serving, shutdown_signals
     from ..telegram import TelegramRunner
     from ..telegram._chatset import ChatSet
@@ -235,11 +238,11 @@ async def _serve(
         transcripts=not options.no_transcripts,
         start_call=options.start_call,
         voice_notes=not options.no_voice_notes,
+        clock=clock,
     )
-    loop = asyncio.get_running_loop()
     chat_set = ChatSet(
         runner, [] if options.wait else chats, join_interval_s=_JOIN_INTERVAL_S,
-        report=_print_outcome, on_left=_print_left, monotonic=loop.time,
+        report=_print_outcome, on_left=_print_left,
     )  # fmt: skip
     chat_set.listed = listed
     health = RunHealth(runner, chat_set)

@@ -6,6 +6,8 @@ group), and answers an account that goes over with FloodWaits that grow. Every
 gets at most one call per `per_chat_interval_s`, the account at most one per
 `account_interval_s` over all chats (so with many chats each one edits less often), and a
 FloodWait seen by any chat holds every chat back for the time Telegram asked.
+`monotonic` and `sleep` go together: the runner passes its playout clock's, so every
+wait of an account is on one time base (a virtual one in tests).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class AccountBudget:
         per_chat_interval_s: float = 3.0,
         account_interval_s: float = 0.25,
         monotonic: Monotonic = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         if per_chat_interval_s < 0 or account_interval_s < 0:
             raise ValueError(
@@ -42,6 +45,7 @@ class AccountBudget:
         self.per_chat_interval_s = per_chat_interval_s
         self.account_interval_s = account_interval_s
         self._monotonic = monotonic
+        self._sleep = sleep
         self._chat_last_s: dict[int | str, float] = {}
         self._account_last_s = -float("inf")
         self._held_until_s = -float("inf")
@@ -63,21 +67,19 @@ class AccountBudget:
         """How much longer a flood wait holds every chat back (0: none)."""
         return max(0.0, self._held_until_s - self._monotonic())
 
-    async def turn(self, chat: int | str, sleep: Sleep = asyncio.sleep) -> None:
+    async def turn(self, chat: int | str) -> None:
         """Wait until a call for `chat` may be made, and record it as made."""
         while (wait_s := self.wait_s(chat)) > 0:
-            await sleep(wait_s)
+            await self._sleep(wait_s)
         self.spend(chat)
 
-    async def turn_within(
-        self, chat: int | str, limit_s: float, sleep: Sleep = asyncio.sleep
-    ) -> bool:
+    async def turn_within(self, chat: int | str, limit_s: float) -> bool:
         """`turn`, for a message worth sending only soon: False (nothing spent) when the
         wait would be longer than `limit_s`."""
         wait_s = self.wait_s(chat)
         if wait_s > limit_s:
             return False
-        await sleep(wait_s)
+        await self._sleep(wait_s)
         self.spend(chat)
         return True
 

@@ -55,7 +55,12 @@ def default_session(
 
 
 class ChatBridge:
-    """Gemini live in one group's voice chat, with transcripts posted to the group."""
+    """Gemini live in one group's voice chat, with transcripts posted to the group.
+
+    `clock` drives the session's playout and is the chat's one time base: the transcript
+    poster and the Telegram tools read the time and wait on its `monotonic` and `sleep`
+    (`budget`, the account's, must be on the same clock).
+    """
 
     def __init__(
         self,
@@ -92,7 +97,14 @@ class ChatBridge:
         self._on_ended = on_ended
         self._budget = budget
         self.tools = ChatTools(
-            client, calls, self.transport, config.tools, access=access, budget=budget
+            client,
+            calls,
+            self.transport,
+            config.tools,
+            access=access,
+            budget=budget,
+            monotonic=clock.monotonic,
+            sleep=clock.sleep,
         )
         self.session: Session | None = None
         self.poster: TranscriptPoster | None = None
@@ -132,6 +144,8 @@ class ChatBridge:
                 budget=self._budget,
                 names=names if tg.speaker_names else None,
                 captions=tg.captions and await captions_allowed(self._client, self.chat),
+                monotonic=self._clock.monotonic,
+                sleep=self._clock.sleep,
             )
             session.add_listener(poster.on_event)
             self.poster = poster

@@ -64,7 +64,11 @@ VoiceNoteAnswer = Callable[[bytes], Awaitable[VoiceNoteReply]]
 
 
 class TelegramRunner:
-    """All bridged chats of one Telegram account, plus commands and voice notes."""
+    """All bridged chats of one Telegram account, plus commands and voice notes.
+
+    `clock` (default: a `PlayoutClock` on `time.monotonic`): the time base of the account's
+    playout, budget, transcripts and tools; pass one to run on another (tests: loop time).
+    """
 
     def __init__(
         self,
@@ -79,12 +83,13 @@ class TelegramRunner:
         session_factory: SessionFactory = default_session,
         voice_note_answer: VoiceNoteAnswer | None = None,
         session_check_s: float = _SESSION_CHECK_S,
+        clock: PlayoutClock | None = None,
     ) -> None:
         self.client = client
         self.calls = calls
         self.config = config
         self.access = access if access is not None else AccessPolicy()
-        self.clock = PlayoutClock(histogram_capacity=config.metrics.histogram_capacity)
+        self.clock = clock or PlayoutClock(histogram_capacity=config.metrics.histogram_capacity)
         self.transcripts = transcripts
         self.start_call = start_call
         self.voice_notes = voice_notes
@@ -94,7 +99,7 @@ class TelegramRunner:
         self._handlers: list[tuple[Handler, int]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._chats: set[int] = set()
-        self.budget = AccountBudget()
+        self.budget = AccountBudget(monotonic=self.clock.monotonic, sleep=self.clock.sleep)
         """Transcript messages and edits of every chat go through this one allowance."""
         self._voice_slots = asyncio.Semaphore(config.telegram.voice_note_concurrency)
         self._session_check_s = session_check_s

@@ -94,7 +94,9 @@ class ChatTools:
         self._transport = transport
         self._config = config
         self._access = access if access is not None else AccessPolicy()
-        self._budget = budget if budget is not None else AccountBudget(monotonic=monotonic)
+        self._budget = (
+            budget if budget is not None else AccountBudget(monotonic=monotonic, sleep=sleep)
+        )
         self._monotonic = monotonic
         self._sleep = sleep
         self._last_post_s = -float("inf")

@@ -1,0 +1,124 @@
+"""Real-time runs that start when collection ends and overlap the rest of the suite.
+
+A few tests prove behaviour on the real clock in child processes: a WebRTC call through
+ntgcalls, the demos as a user runs them. They spend most of their time waiting (a
+second of speech takes a second), not computing, so they start in background threads as
+soon as the session knows it will need them, and the tests that check their results wait
+for them: the waiting overlaps the tests that compute.
+
+A run is a session fixture made with `@background(lane)`. Runs in one lane go one after
+another, in the order their modules were collected (the WebRTC call needs the CPU to
+itself); lanes run side by side. A run that no selected test needs never starts; one
+that was not started (say, its test was selected by a plugin after collection) runs when
+first asked for. Every `Child` process still running when the session ends is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+_WAIT_S = 300.0
+"""Longest a test waits for its run (each child process has its own, shorter timeout)."""
+
+
+class _Run:
+    def __init__(self, lane: str, body: Callable[[Path], Any], workdir: Path) -> None:
+        self.lane = lane
+        self._body = body
+        self._workdir = workdir
+        self._future: Future[Any] = Future()
+        self._lock = threading.Lock()
+        self._started = False
+
+    def execute(self) -> None:
+        """Run the body, unless it has already started (here or in another thread)."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        try:
+            self._future.set_result(self._body(self._workdir))
+        except BaseException as exc:  # raised again in the test that asks for the result
+            self._future.set_exception(exc)
+
+    def result(self) -> Any:
+        self.execute()  # never started (not needed at collection): run it now
+        return self._future.result(timeout=_WAIT_S)
+
+
+_runs: dict[str, _Run] = {}
+_children: list[subprocess.Popen[str]] = []
+_workdir = tempfile.TemporaryDirectory(prefix="bridge-background-", ignore_cleanup_errors=True)
+
+
+def background(lane: str) -> Callable[[Callable[[Path], T]], Any]:
+    """Make `body(workdir)` a session fixture named after it, run in `lane`'s thread."""
+
+    def register(body: Callable[[Path], T]) -> Any:
+        name = body.__name__
+        run = _runs[name] = _Run(lane, body, Path(_workdir.name) / name)
+
+        @pytest.fixture(scope="session", name=name)
+        def result() -> T:
+            return run.result()  # type: ignore[no-any-return]
+
+        return result
+
+    return register
+
+
+class Child:
+    """A child process started now, its output going to files in `cwd`, waited for later."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+        cwd.mkdir(parents=True, exist_ok=True)
+        self.cwd = cwd
+        with open(cwd / "stdout.txt", "w") as out, open(cwd / "stderr.txt", "w") as err:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=err, text=True, cwd=cwd, env=env)
+        _children.append(self.proc)
+
+    def wait(self, timeout_s: float) -> subprocess.CompletedProcess[str]:
+        """Its exit, asserted to be 0, with what it printed; killed after `timeout_s`."""
+        try:
+            code = self.proc.wait(timeout=timeout_s)
+        finally:
+            self.proc.kill()
+            self.proc.wait()
+        out, err = (self.cwd / "stdout.txt").read_text(), (self.cwd / "stderr.txt").read_text()
+        assert code == 0, f"{self.proc.args} exited {code}:\n{out[-2000:]}{err[-2000:]}"
+        return subprocess.CompletedProcess(self.proc.args, code, out, err)
+
+
+def _lane(runs: list[_Run]) -> None:
+    for run in runs:
+        run.execute()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly:
+        return
+    needed = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    lanes: dict[str, list[_Run]] = {}
+    for name, run in _runs.items():
+        if name in needed:
+            lanes.setdefault(run.lane, []).append(run)
+    for lane, runs in lanes.items():
+        threading.Thread(target=_lane, args=(runs,), name=f"background {lane}", daemon=True).start()
+
+
+def pytest_sessionfinish() -> None:
+    for proc in _children:
+        with contextlib.suppress(OSError):
+            proc.kill()
+    _workdir.cleanup()
