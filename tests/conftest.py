@@ -12,8 +12,8 @@
   `run_virtual`), which makes it the time base of the sessions it drives.
 - `stall(seconds)`: under `run_virtual`, blocks the loop for that long in virtual time.
 - `PacedWav`: a `WavTransport` whose user speaks one 10 ms frame per 10 ms of loop time
-  (silence between what it is given to say), delivered through the transport's own
-  flood mode: the real transport, paced by the loop's clock.
+  (silence between what it is given to say): the real transport, paced by its own
+  `Pacer` on the loop's clock.
 - `gated(captured, stretches, n_sent)`: the part of a whole uplink the gate let through;
   `captured(stretches, position)`: where a sent sample was in the whole uplink.
 - `FrameSource`: a transport that hands the session whatever frames a test gives it,
@@ -25,9 +25,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import selectors
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
@@ -39,7 +37,6 @@ from _background import (  # noqa: F401 (pytest finds hooks by name)
     pytest_sessionfinish,
 )
 
-from bridge._pacing import Pacer
 from bridge.engine import PlayoutClock
 from bridge.transports import FrameSink, Transport
 from bridge.transports.wav import WavTransport
@@ -47,14 +44,25 @@ from bridge.transports.wav import WavTransport
 T = TypeVar("T")
 
 
+def _run_bounded(
+    loop_factory: Callable[[], asyncio.AbstractEventLoop], coro: Awaitable[T], timeout_s: float
+) -> T:
+    """`coro` on a fresh loop from `loop_factory`, bounded by `timeout_s` of its clock."""
+    result: list[T] = []
+
+    async def bounded() -> None:
+        # The result is kept out of the main task: on exit the runner formats that task
+        # (restoring SIGINT), and a whole call's recording would be formatted with it.
+        result.append(await asyncio.wait_for(coro, timeout_s))
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(bounded())
+    return result[0]
+
+
 def run_uvloop(coro: Awaitable[T], timeout_s: float = 30.0) -> T:
     """Run one coroutine to completion on a fresh uvloop event loop, bounded in time."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(coro, timeout_s)
-
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(bounded())
+    return _run_bounded(uvloop.new_event_loop, coro, timeout_s)
 
 
 @pytest.fixture
@@ -100,11 +108,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 def run_in_virtual_time(coro: Awaitable[T], timeout_s: float = 60.0) -> T:
     """Run one coroutine on a fresh `VirtualTimeLoop`; `timeout_s` is virtual."""
 
-    async def bounded() -> T:
-        return await asyncio.wait_for(coro, timeout_s)
-
-    with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
-        return runner.run(bounded())
+    return _run_bounded(VirtualTimeLoop, coro, timeout_s)
 
 
 @pytest.fixture
@@ -148,47 +152,14 @@ def captured(stretches: Iterable[tuple[int, int]], position: int) -> int:
 class PacedWav(WavTransport):
     """A WAV transport whose user speaks in loop time: one frame per 10 ms, then silence.
 
-    `say()` queues speech and returns its first frame's index in the outgoing stream, as
-    `WavTransport.say` does; the frames reach the session through the transport's own
-    delivery (`realtime=False`), paced by a `Pacer` on the loop's clock.
+    The transport's own real-time delivery (`realtime=True`: a `Pacer` tick, then the
+    frame straight into the session's sink) on the running loop's clock (virtual under
+    `run_virtual`), so it is made inside the loop.
     """
 
     def __init__(self, source: bytes | None = None, *, sample_rate_hz: int = 48_000) -> None:
-        self._script: deque[bytes] = deque()
-        self._speaker: asyncio.Task[None] | None = None
-        super().__init__(sample_rate_hz=sample_rate_hz, realtime=False)
-        if source is not None:
-            self.say(source)
-
-    def say(self, pcm: bytes) -> int:
-        start = self.frames_sent + super().queued_frames + len(self._script)
-        size = self.frame_bytes
-        for offset in range(0, len(pcm), size):
-            self._script.append(pcm[offset : offset + size].ljust(size, b"\0"))
-        return start
-
-    @property
-    def queued_frames(self) -> int:
-        return super().queued_frames + len(self._script)
-
-    async def start(self, on_frame: FrameSink) -> None:
-        await super().start(on_frame)
-        self._speaker = asyncio.get_running_loop().create_task(self._speak())
-
-    async def stop(self) -> None:
-        speaker, self._speaker = self._speaker, None
-        if speaker is not None:
-            speaker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await speaker
-        await super().stop()
-
-    async def _speak(self) -> None:
-        pacer = Pacer(0.010, monotonic=asyncio.get_running_loop().time)
-        silence = bytes(self.frame_bytes)
-        while True:
-            await pacer.next_tick()
-            WavTransport.say(self, self._script.popleft() if self._script else silence)
+        loop_time = asyncio.get_running_loop().time
+        super().__init__(source, sample_rate_hz=sample_rate_hz, monotonic=loop_time)
 
 
 class FrameSource(Transport):

@@ -92,12 +92,12 @@ def test_sample_runs(
 ) -> None:
     trustme = pytest.importorskip("trustme")
     trustme.CA().cert_pem.write_to_path(str(tmp_path / "emulator-ca.pem"))
-    # The first 1.2 s of the bundled speech and a 200 ms end of turn keep the real-time
-    # engine sample short.
+    # The engine sample runs in real time, its reply played out: a 0.4 s question (the
+    # first half second of the bundled speech) and a 200 ms end of turn keep it short.
     speech = resources.files("bridge") / "data" / "speech-en-48k.wav"
     with resources.as_file(speech) as path:
         pcm, rate_hz = sf.read(path, dtype="int16")
-    sf.write(tmp_path / "question.wav", pcm[: int(1.2 * rate_hz)], rate_hz, subtype="PCM_16")
+    sf.write(tmp_path / "question.wav", pcm[: int(0.5 * rate_hz)], rate_hz, subtype="PCM_16")
     (tmp_path / "bridge.toml").write_text('[gemini]\nmodel = "gemini-3.8-live"\n')
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GEMINI_URL", emulator_url)

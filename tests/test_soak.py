@@ -96,10 +96,14 @@ async def call(emulator: EmulatorConfig, question: bytes, compression: bool = Tr
             result.asked_at = []
             while True:
                 last = loop.time() >= end_s
-                answered.clear()
                 result.asked_at.append(transport.say(question))
                 try:
-                    await asyncio.wait_for(answered.wait(), 4.0)
+                    async with asyncio.timeout(4.0):
+                        # A reply that ends while the user is still asking (one asked
+                        # again after a drop, cut by the question) is not the answer.
+                        await transport.wait_drained()
+                        answered.clear()
+                        await answered.wait()
                     result.last_answered = last
                 except TimeoutError:
                     result.last_answered = False

@@ -10,6 +10,7 @@ frames fall into it), and each piece must name the speakers the truth does.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,6 +37,7 @@ UPLINK_HZ = 16_000
 SPAN = re.compile(r"\[speech (\d+\.\d+)-(\d+\.\d+) s\]")
 
 
+@functools.cache
 def voice(ssrc: int) -> bytes:
     return read_audio(DATA / VOICES[ssrc], RATE_HZ, 1)
 
@@ -49,14 +51,17 @@ def loud_positions(line: Line) -> np.ndarray:
     return (line.start_frame + loud) * 160
 
 
-def truth(lines: Sequence[Line], start: int, end: int) -> set[int]:
+Loud = Sequence[tuple[int, np.ndarray]]
+"""Each line's speaker and `loud_positions`."""
+
+
+def truth(loud: Loud, start: int, end: int) -> set[int]:
     """The speakers of uplink samples [start, end), by the bridge's own naming rule."""
     active: dict[int, int] = {}
-    for line in lines:
-        frames = loud_positions(line)
+    for ssrc, frames in loud:
         n = int(np.count_nonzero((frames >= start) & (frames < end))) * 160
         if n:
-            active[line.ssrc] = active.get(line.ssrc, 0) + n
+            active[ssrc] = active.get(ssrc, 0) + n
     if not active:
         return set()
     floor = max(480, 0.3 * max(active.values()))
@@ -110,11 +115,12 @@ async def attributed(
         (record,) = emulator.sessions
     # The emulator names spans of the audio it received; the script knows the call's.
     stretches = session.uplink.stretches
+    loud = [(line.ssrc, loud_positions(line)) for line in call.spoken]
     results = []
     for event in latest.values():
         for named, start, end in pieces(event.parts):
             span = captured(stretches, start), captured(stretches, end - 1) + 1
-            results.append((named, truth(call.spoken, *span)))
+            results.append((named, truth(loud, *span)))
     return results, record.n_connections
 
 

@@ -63,9 +63,9 @@ class EnergyVad:
             return result
         block = bytes(self._pending[:n_whole])
         del self._pending[:n_whole]
-        levels = frame_dbfs(block, self.frame_bytes // 2)
-        for index, level in enumerate(levels):
-            frame = block[index * self.frame_bytes : (index + 1) * self.frame_bytes]
+        size = self.frame_bytes
+        for index, level in enumerate(frame_dbfs(block, size // 2)):
+            frame = memoryview(block)[index * size : (index + 1) * size]
             if not self.speaking:
                 if level >= self.start_dbfs:
                     self._n_loud += 1
