@@ -6,11 +6,12 @@ second of speech takes a second), not computing, so they start in background thr
 soon as the session knows it will need them, and the tests that check their results wait
 for them, last in the session: the waiting overlaps the tests that compute.
 
-A run is a session fixture made with `@background(lane)`. Runs in one lane go one after
-another, in the order their modules were collected (the WebRTC call needs the CPU to
-itself); lanes run side by side. A run that no selected test needs never starts; one
-that was not started (say, its test was selected by a plugin after collection) runs when
-first asked for. Every `Child` process still running when the session ends is killed.
+A run is a session fixture made with `@background`. The runs go one after another, in
+the order their modules were collected, in one thread: side by side with each other and
+the tests, the WebRTC call's Opus jitter buffers stretched its echo below the test's
+threshold. A run that no selected test needs never starts; one that was not started
+(say, its test was selected by a plugin after collection) runs when first asked for.
+Every `Child` process still running when the session ends is killed.
 """
 
 from __future__ import annotations
@@ -33,8 +34,7 @@ _WAIT_S = 300.0
 
 
 class _Run:
-    def __init__(self, lane: str, body: Callable[[Path], Any], workdir: Path) -> None:
-        self.lane = lane
+    def __init__(self, body: Callable[[Path], Any], workdir: Path) -> None:
         self._body = body
         self._workdir = workdir
         self._future: Future[Any] = Future()
@@ -62,20 +62,16 @@ _children: list[subprocess.Popen[str]] = []
 _workdir = tempfile.TemporaryDirectory(prefix="bridge-background-", ignore_cleanup_errors=True)
 
 
-def background(lane: str) -> Callable[[Callable[[Path], T]], Any]:
-    """Make `body(workdir)` a session fixture named after it, run in `lane`'s thread."""
+def background(body: Callable[[Path], T]) -> Any:
+    """Make `body(workdir)` a session fixture named after it, run in the background."""
+    name = body.__name__
+    run = _runs[name] = _Run(body, Path(_workdir.name) / name)
 
-    def register(body: Callable[[Path], T]) -> Any:
-        name = body.__name__
-        run = _runs[name] = _Run(lane, body, Path(_workdir.name) / name)
+    @pytest.fixture(scope="session", name=name)
+    def result() -> T:
+        return run.result()  # type: ignore[no-any-return]
 
-        @pytest.fixture(scope="session", name=name)
-        def result() -> T:
-            return run.result()  # type: ignore[no-any-return]
-
-        return result
-
-    return register
+    return result
 
 
 class Child:
@@ -100,13 +96,17 @@ class Child:
         return subprocess.CompletedProcess(self.proc.args, code, out, err)
 
 
-def _lane(runs: list[_Run]) -> None:
+def _execute(runs: list[_Run]) -> None:
     for run in runs:
         run.execute()
 
 
+def _uses(item: pytest.Item, name: str) -> bool:
+    return name in getattr(item, "fixturenames", ())
+
+
 def _uses_a_run(item: pytest.Item) -> bool:
-    return any(name in _runs for name in getattr(item, "fixturenames", ()))
+    return any(_uses(item, name) for name in _runs)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -117,13 +117,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.option.collectonly:
         return
-    needed = {name for item in session.items for name in getattr(item, "fixturenames", ())}
-    lanes: dict[str, list[_Run]] = {}
-    for name, run in _runs.items():
-        if name in needed:
-            lanes.setdefault(run.lane, []).append(run)
-    for lane, runs in lanes.items():
-        threading.Thread(target=_lane, args=(runs,), name=f"background {lane}", daemon=True).start()
+    needed = [run for name, run in _runs.items() if any(_uses(i, name) for i in session.items)]
+    threading.Thread(target=_execute, args=(needed,), name="background", daemon=True).start()
 
 
 def pytest_sessionfinish() -> None:

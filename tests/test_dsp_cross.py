@@ -70,7 +70,7 @@ def aarch64_run(workdir: Path) -> list[str]:
     return run_driver([QEMU, "-L", str(SYSROOT), str(exe)])
 
 
-@background("build")
+@background
 def kernel_runs(workdir: Path) -> dict[str, Run]:
     """The driver built and run natively and on aarch64 under qemu, started with the
     session: compiling takes a second or two, which overlaps other tests."""

@@ -81,7 +81,7 @@ def _scrape(base: str, seen: dict[str, tuple[int, str]], child: Child) -> None:
             return
 
 
-@background("wav")
+@background
 def wav_demo(workdir: Path) -> DemoRun:
     """`python -m bridge demo` with no keys, `--out` and `--http`, polled while it runs."""
     workdir.mkdir(parents=True)

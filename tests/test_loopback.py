@@ -194,11 +194,11 @@ def _start_demo(cwd: Path, *argv: str) -> Child:
     return Child([sys.executable, "-m", "bridge", *demo, *argv], cwd)
 
 
-@background("webrtc")
+@background
 def loopback_run(workdir: Path) -> dict[str, np.ndarray]:
-    """The call alone in its lane: its correlations need a core to themselves (run beside
-    the demos, Opus' jitter buffer stretched the echo below the threshold in two runs of
-    three)."""
+    """The call, with no other background run beside it: its correlations need a core
+    (beside the demos, Opus' jitter buffer stretched the echo below the threshold in two
+    runs of three)."""
     Child([sys.executable, __file__, "call", "run.npz"], workdir).wait(timeout_s=60)
     with np.load(workdir / "run.npz") as data:
         return {k: data[k] for k in data.files}
@@ -211,7 +211,7 @@ class Demos(NamedTuple):
     """What the one-session run wrote with `--out`."""
 
 
-@background("webrtc")
+@background
 def ntgcalls_demos(workdir: Path) -> Demos:
     """Both demo runs, after the call and together: each spends most of its time waiting
     on the real clock (measured: 1.5 and 3.5 s of CPU in 6 s of wall time), and what they

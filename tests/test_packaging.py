@@ -43,7 +43,7 @@ def _python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@background("build")
+@background
 def imports_without_the_extra(workdir: Path) -> subprocess.CompletedProcess[str]:
     workdir.mkdir(parents=True)
     return _python(
@@ -75,7 +75,7 @@ COMMANDS = [
 ]
 
 
-@background("build")
+@background
 def commands_without_the_extra(workdir: Path) -> subprocess.CompletedProcess[str]:
     workdir.mkdir(parents=True)
     (workdir / "note.ogg").write_bytes(b"OggS")
