@@ -1,23 +1,28 @@
-"""Real-time runs that start when collection ends and overlap the rest of the suite.
+"""Runs in child processes that start when collection ends and overlap the other tests.
 
-A few tests prove behaviour on the real clock in child processes: a WebRTC call through
-ntgcalls, the demos as a user runs them. They spend most of their time waiting (a
-second of speech takes a second), not computing, so they start in background threads as
-soon as the session knows it will need them, and the tests that check their results wait
-for them, last in the session: the waiting overlaps the tests that compute.
+Some tests check what a child process did: a WebRTC call through ntgcalls and the demos
+as a user runs them, which spend most of their time waiting on the real clock, and long
+scenarios in virtual time, whose results do not depend on the CPU they get. They start
+in background threads as soon as the session knows it needs them, and the tests that
+check their results go last: the waiting and the second core overlap the other tests.
 
-A run is a session fixture made with `@background`. The runs go one after another, in
-the order their modules were collected, in one thread: side by side with each other and
-the tests, the WebRTC call's Opus jitter buffers stretched its echo below the test's
-threshold. A run that no selected test needs never starts; one that was not started
-(say, its test was selected by a plugin after collection) runs when first asked for.
-Every `Child` process still running when the session ends is killed.
+A run is a session fixture made with `@background` (its body starts `Child` processes),
+or with `@in_child` (its body runs in a child Python process, its result pickled back).
+Runs made with `alone=True` go first, one at a time with no other run beside them (side
+by side with the build and the WAV demo, the WebRTC call's Opus jitter buffers
+stretched its echo below the test's threshold); the others then run two at a time, in
+the order their modules were collected. A run that no selected test needs never starts;
+one that was not started (say, its test was selected by a plugin after collection) runs
+when first asked for. Every `Child` still running when the session ends is killed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
+import pickle
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -33,8 +38,13 @@ _WAIT_S = 300.0
 """Longest a test waits for its run (each child process has its own, shorter timeout)."""
 
 
+_THREADS = 2
+"""Runs at a time once the `alone` ones are done: with this process, about two cores."""
+
+
 class _Run:
-    def __init__(self, body: Callable[[Path], Any], workdir: Path) -> None:
+    def __init__(self, body: Callable[[Path], Any], workdir: Path, alone: bool) -> None:
+        self.alone = alone
         self._body = body
         self._workdir = workdir
         self._future: Future[Any] = Future()
@@ -58,20 +68,49 @@ class _Run:
 
 
 _runs: dict[str, _Run] = {}
+_bodies: dict[tuple[str, str], Callable[[], Any]] = {}
+_pending: list[_Run] = []
 _children: list[subprocess.Popen[str]] = []
+_closing = threading.Event()
 _workdir = tempfile.TemporaryDirectory(prefix="bridge-background-", ignore_cleanup_errors=True)
 
 
-def background(body: Callable[[Path], T]) -> Any:
-    """Make `body(workdir)` a session fixture named after it, run in the background."""
-    name = body.__name__
-    run = _runs[name] = _Run(body, Path(_workdir.name) / name)
+def background(body: Callable[[Path], T] | None = None, *, alone: bool = False) -> Any:
+    """Make `body(workdir)` a session fixture named after it, run in the background;
+    `alone`: with no other run beside it."""
 
-    @pytest.fixture(scope="session", name=name)
-    def result() -> T:
-        return run.result()  # type: ignore[no-any-return]
+    def register(body: Callable[[Path], T]) -> Any:
+        name = body.__name__
+        run = _runs[name] = _Run(body, Path(_workdir.name) / name, alone)
 
-    return result
+        @pytest.fixture(scope="session", name=name)
+        def result() -> T:
+            return run.result()  # type: ignore[no-any-return]
+
+        return result
+
+    return register if body is None else register(body)
+
+
+def in_child(body: Callable[[], T] | None = None, *, alone: bool = False) -> Any:
+    """`background`, with `body()` run in a child Python process and its result pickled
+    back: for scenarios in virtual time (CPU-bound: another core runs them while this
+    process runs other tests) and real-time ones (`alone=True`, so that they get a core)."""
+
+    def register(body: Callable[[], T]) -> Any:
+        module, name = body.__module__, body.__name__
+        _bodies[module, name] = body
+
+        def run(workdir: Path) -> T:
+            argv = [sys.executable, __file__, module, name, "result.pickle"]
+            Child(argv, workdir).wait(timeout_s=_WAIT_S)
+            with open(workdir / "result.pickle", "rb") as result:
+                return pickle.load(result)  # type: ignore[no-any-return]
+
+        run.__name__ = name
+        return background(run, alone=alone)
+
+    return register if body is None else register(body)
 
 
 class Child:
@@ -98,6 +137,19 @@ class Child:
 
 def _execute(runs: list[_Run]) -> None:
     for run in runs:
+        if run.alone and not _closing.is_set():
+            run.execute()
+    _pending.extend(run for run in runs if not run.alone)
+    for _ in range(_THREADS):
+        threading.Thread(target=_take, name="background", daemon=True).start()
+
+
+def _take() -> None:
+    while not _closing.is_set():
+        try:
+            run = _pending.pop(0)  # atomic under the GIL: each run is taken once
+        except IndexError:
+            return
         run.execute()
 
 
@@ -122,7 +174,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish() -> None:
+    _closing.set()  # no run starts from now on
     for proc in _children:
         with contextlib.suppress(OSError):
             proc.kill()
     _workdir.cleanup()
+
+
+def _main(module: str, name: str, out: str) -> None:
+    """In the child: import the test module (it registers its bodies), run one, save it."""
+    importlib.import_module(module)
+    body = sys.modules["_background"]._bodies[module, name]  # the copy the module imported
+    with open(out, "wb") as result:
+        pickle.dump(body(), result, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+if __name__ == "__main__":
+    _main(*sys.argv[1:])

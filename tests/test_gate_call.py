@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
+from _background import in_child
 from conftest import PacedWav, loop_clock, run_in_virtual_time
 
 from _dsp import Resampler
@@ -121,8 +122,9 @@ def turns_without_the_gate(whole: npt.NDArray[np.int16]) -> list[bytes]:
     return turns
 
 
-@pytest.fixture(scope="module")
+@in_child
 def call() -> tuple[Script, Heard, npt.NDArray[np.int16]]:
+    """The call with the gate on, in a child process (see tests/_background.py)."""
     said = script()
     heard = run_in_virtual_time(one_call(said, gate=True), timeout_s=CALL_S + 60)
     return said, heard, Resampler(RATE_HZ, 16_000).process(said.pcm)

@@ -194,11 +194,9 @@ def _start_demo(cwd: Path, *argv: str) -> Child:
     return Child([sys.executable, "-m", "bridge", *demo, *argv], cwd)
 
 
-@background
+@background(alone=True)
 def loopback_run(workdir: Path) -> dict[str, np.ndarray]:
-    """The call, with no other background run beside it: its correlations need a core
-    (beside the demos, Opus' jitter buffer stretched the echo below the threshold in two
-    runs of three)."""
+    """The call, with no other background run beside it: its correlations need a core."""
     Child([sys.executable, __file__, "call", "run.npz"], workdir).wait(timeout_s=60)
     with np.load(workdir / "run.npz") as data:
         return {k: data[k] for k in data.files}

@@ -7,7 +7,8 @@ sessions without compression end at 15 min, every session is closed at 58:00 wit
 0.7x-3x real time, and connections are dropped at random (seeded). A tighter scale would
 make a connection shorter than one question and its answer. A user asks questions all
 through it, one 10 ms frame per 10 ms of loop time, on the virtual clock (`run_virtual`),
-so the hour of service behaviour takes a few seconds.
+so the hour of service behaviour takes a few seconds (in a child process, beside the
+other tests: tests/_background.py).
 
 What a user relies on: every uplink sample reaches the service once, in order, across
 every move; the bridge never cuts a reply being played; the call is alive at the end
@@ -22,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PacedWav, gated, loop_clock
+from _background import in_child
+from conftest import PacedWav, gated, loop_clock, run_in_virtual_time
 
 from _dsp import Resampler
 from bridge.config import BridgeConfig
@@ -119,13 +121,29 @@ async def call(emulator: EmulatorConfig, question: bytes, compression: bool = Tr
         return result
 
 
+def the_question() -> bytes:
+    question = read_audio(SPEECH, RATE_HZ, 1)[: int(0.8 * RATE_HZ) * 2]
+    return question.ljust(-(-len(question) // FRAME_BYTES) * FRAME_BYTES, b"\0")
+
+
+@in_child
+def hours() -> dict[bool, Call]:
+    """The hour with context compression on and off, in a child process (see
+    tests/_background.py)."""
+    return {
+        compression: run_in_virtual_time(
+            call(realistic(), the_question(), compression), timeout_s=CALL_S + 60
+        )
+        for compression in (True, False)
+    }
+
+
 @pytest.mark.parametrize("compression", [True, False], ids=["compression", "no-compression"])
 def test_an_hour_against_the_realistic_service_loses_nothing_and_cuts_no_reply(
-    run_virtual: Run, compression: bool
+    hours: dict[bool, Call], compression: bool
 ) -> None:
-    question = read_audio(SPEECH, RATE_HZ, 1)[: int(0.8 * RATE_HZ) * 2]
-    question = question.ljust(-(-len(question) // FRAME_BYTES) * FRAME_BYTES, b"\0")
-    result: Call = run_virtual(call(realistic(), question, compression), timeout_s=CALL_S + 60)
+    question = the_question()
+    result = hours[compression]
     sessions = result.sessions
     moves = [e for e in result.events if isinstance(e, Reconnected)]
     # The hour really happened: a goAway a minute, random drops, the session limits.
