@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import pickle
 import subprocess
 import sys
@@ -37,6 +38,11 @@ T = TypeVar("T")
 _WAIT_S = 300.0
 """Longest a test waits for its run (each child process has its own, shorter timeout)."""
 
+
+_TESTS_NICENESS = 5
+_VIRTUAL_NICENESS = 10
+"""When the cores are short, the real-time children come first (niceness 0), then the
+tests in this process, then the virtual-time scenarios, which lose nothing by waiting."""
 
 _THREADS = 2
 """Runs at a time once the `alone` ones are done: with this process, about two cores."""
@@ -103,7 +109,8 @@ def in_child(body: Callable[[], T] | None = None, *, alone: bool = False) -> Any
 
         def run(workdir: Path) -> T:
             argv = [sys.executable, __file__, module, name, "result.pickle"]
-            Child(argv, workdir).wait(timeout_s=_WAIT_S)
+            niceness = 0 if alone else _VIRTUAL_NICENESS
+            Child(argv, workdir, niceness=niceness).wait(timeout_s=_WAIT_S)
             with open(workdir / "result.pickle", "rb") as result:
                 return pickle.load(result)  # type: ignore[no-any-return]
 
@@ -116,12 +123,16 @@ def in_child(body: Callable[[], T] | None = None, *, alone: bool = False) -> Any
 class Child:
     """A child process started now, its output going to files in `cwd`, waited for later."""
 
-    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, argv: list[str], cwd: Path, env: dict[str, str] | None = None, niceness: int = 0
+    ) -> None:
         cwd.mkdir(parents=True, exist_ok=True)
         self.cwd = cwd
         with open(cwd / "stdout.txt", "w") as out, open(cwd / "stderr.txt", "w") as err:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=err, text=True, cwd=cwd, env=env)
         _children.append(self.proc)
+        if niceness:
+            os.setpriority(os.PRIO_PROCESS, self.proc.pid, niceness)
 
     def wait(self, timeout_s: float) -> subprocess.CompletedProcess[str]:
         """Its exit, asserted to be 0, with what it printed; killed after `timeout_s`."""
@@ -170,7 +181,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.option.collectonly:
         return
     needed = [run for name, run in _runs.items() if any(_uses(i, name) for i in session.items)]
+    if not needed:
+        return
     threading.Thread(target=_execute, args=(needed,), name="background", daemon=True).start()
+    # After the thread has started (it and the children it starts keep niceness 0): on
+    # Linux a thread's niceness is its own, so this lowers only the tests' thread.
+    os.nice(_TESTS_NICENESS)
 
 
 def pytest_sessionfinish() -> None:

@@ -176,8 +176,11 @@ BargeIn = tuple[list[Any], int, list[Event]]
 async def barge_in(realtime: bool) -> BargeIn:
     """The user asks, then cuts into the reply (played on the real clock or the loop's)."""
     pcm = speech_pcm()[int(1.2 * RATE_HZ) * 2 :]  # the second phrase: a 1.4 s reply
-    # Real-time replies: the server is still generating when the user cuts in.
-    async with Emulator(replace(QUICK, speed=1.0)) as emu:
+    # Replies at 1.5x real time: the server is still generating when the user cuts in,
+    # and the jitter buffer holds a few hundred ms, so that on the real clock a loaded
+    # machine's scheduling delays cannot empty it before the cut (at 1.0x they did, in 4
+    # runs of 10 beside two busy processes; then there is nothing left to fade).
+    async with Emulator(replace(QUICK, speed=1.5)) as emu:
         transport: WavTransport = (
             WavTransport(pcm, sample_rate_hz=RATE_HZ) if realtime else PacedWav(pcm)
         )
