@@ -8,10 +8,10 @@ check their results go last: the waiting and the second core overlap the other t
 
 A run is a session fixture made with `@background` (its body starts `Child` processes),
 or with `@in_child` (its body runs in a child Python process, its result pickled back).
-Runs made with `alone=True` go first, one at a time with no other run beside them (side
-by side with the build and the WAV demo, the WebRTC call's Opus jitter buffers
-stretched its echo below the test's threshold); the others then run two at a time, in
-the order their modules were collected. A run that no selected test needs never starts;
+Runs made with `alone=True` go first, one at a time with no other run beside them (with
+the build and the WAV demo beside it, the WebRTC call's Opus jitter buffers stretched its
+echo below the test's threshold); the others then run two at a time, in the order their
+modules were collected. A run that no selected test needs never starts;
 one that was not started (say, its test was selected by a plugin after collection) runs
 when first asked for. Every `Child` still running when the session ends is killed.
 """
@@ -36,8 +36,7 @@ import pytest
 T = TypeVar("T")
 
 _WAIT_S = 300.0
-"""Longest a test waits for its run (each child process has its own, shorter timeout)."""
-
+"""Longest a test waits for its run, and an `in_child` child for its body."""
 
 _TESTS_NICENESS = 5
 _VIRTUAL_NICENESS = 10
