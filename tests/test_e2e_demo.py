@@ -72,13 +72,13 @@ def _scrape(base: str, seen: dict[str, tuple[int, str]], child: Child) -> None:
         try:
             status, body = _get(f"{base}/readyz")
         except OSError:
-            time.sleep(0.005)
-            continue
+            status, body = 0, ""
         if status == 200:
             seen["/readyz"] = status, body
             seen["/livez"] = _get(f"{base}/livez")
             seen["/metrics"] = _get(f"{base}/metrics")
             return
+        time.sleep(0.005)  # not serving yet, or not ready: ask again soon, not in a spin
 
 
 @background
