@@ -387,13 +387,12 @@ def test_joins_are_paced_and_a_flood_wait_is_waited_out(run_virtual: Any) -> Non
         clock = loop_clock()
         async with Emulator() as emulator:
             runner = TelegramRunner(
-                FakeClient(), calls, config_for(emulator), voice_notes=False,
-                session_factory=lambda c, t, _, tools: Session(
-                    c, t, tools=tools, clock=clock, keep_trying=True
+                FakeClient(), calls, config_for(emulator), voice_notes=False, clock=clock,
+                session_factory=lambda c, t, k, tools: Session(
+                    c, t, tools=tools, clock=k, keep_trying=True
                 ),
             )  # fmt: skip
-            loop = asyncio.get_running_loop()
-            chat_set = ChatSet(runner, [CHAT_ID, OTHER_CHAT, -1002], monotonic=loop.time)
+            chat_set = ChatSet(runner, [CHAT_ID, OTHER_CHAT, -1002])
             await chat_set.update()
             await runner.stop()
         start_s = calls.tried_at_s[0][1]

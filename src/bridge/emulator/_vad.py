@@ -63,9 +63,9 @@ class EnergyVad:
             return result
         block = bytes(self._pending[:n_whole])
         del self._pending[:n_whole]
-        size = self.frame_bytes
+        size, view = self.frame_bytes, memoryview(block)
         for index, level in enumerate(frame_dbfs(block, size // 2)):
-            frame = memoryview(block)[index * size : (index + 1) * size]
+            frame = view[index * size : (index + 1) * size]
             if not self.speaking:
                 if level >= self.start_dbfs:
                     self._n_loud += 1

@@ -7,7 +7,7 @@ at a time, each at least `join_interval_s` after the one before (Telegram's join
 limit is per account: an `AccountBudget` of its own spaces them), and a `FloodWait` is
 waited out before the same chat is tried again. A chat an admin stopped with /stop, or
 whose call ended, stays as it is until it is listed anew. Joins are timed on the runner's
-clock (`monotonic` and `sleep` override it).
+clock.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 
 from pyrogram.errors import FloodWait
 
-from .._pacing import Monotonic, Sleep
 from ..transports.tgcalls import GroupCallError
 from ._budget import AccountBudget
 from ._runner import TelegramRunner
@@ -41,8 +40,6 @@ class ChatSet:
         join_interval_s: float = 1.0,
         report: Report | None = None,
         on_left: Callable[[Chat], None] | None = None,
-        monotonic: Monotonic | None = None,
-        sleep: Sleep | None = None,
     ) -> None:
         self._runner = runner
         self.fixed = list(dict.fromkeys(fixed))
@@ -55,12 +52,12 @@ class ChatSet:
         self.flood_waits = 0
         self._report = report or (lambda chat, problem: None)
         self._on_left = on_left or (lambda chat: None)
-        self._sleep = sleep or runner.clock.sleep
+        self._sleep = runner.clock.sleep
         self._joins = AccountBudget(
             per_chat_interval_s=0.0,
             account_interval_s=join_interval_s,
-            monotonic=monotonic or runner.clock.monotonic,
-            sleep=self._sleep,
+            monotonic=runner.clock.monotonic,
+            sleep=runner.clock.sleep,
         )
         self._one_at_a_time = asyncio.Lock()
 
